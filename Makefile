@@ -1,0 +1,80 @@
+# kb-autosync. `make demo` runs the service end to end on the local stack; `make test` runs
+# everything CI runs. Both install what they need (pinned in tools/) into .local/.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV       := .local/venv
+LINT_VENV  := .local/lint-venv
+PYTHON     ?= python3
+FUNCTIONS  := event-processor sync-processor check-quota start-sync monitor-sync
+# cargo-lambda and its zig come from the venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help demo up test lint unit e2e package build tools fmt clean-local
+
+help:
+	@echo "make demo     run the service end to end on the local stack (no AWS account needed)"
+	@echo "make up       start the local stack and keep it up for aws --endpoint-url"
+	@echo "make test     lint + unit tests + end-to-end tests + Lambda packages (what CI runs)"
+	@echo "make package  build the five Lambda functions for arm64 (cargo lambda)"
+
+$(VENV)/.installed: tools/requirements-stack.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.9+ (the local stack runs moto)"; exit 1; }
+	@echo "==> installing the local stack's tools into $(VENV) (moto, cargo-lambda; pinned in $<)"
+	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed: install the venv module (Debian: apt-get install python3-venv)"; exit 1; }
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $< || { echo "error: installing $< failed (see pip's message above)"; exit 1; }
+	@touch $@
+
+$(LINT_VENV)/.installed: tools/requirements-lint.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.9+"; exit 1; }
+	@echo "==> installing linters into $(LINT_VENV) (cfn-lint, checkov; pinned in $<)"
+	@$(PYTHON) -m venv $(LINT_VENV)
+	@$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check -r $< || { echo "error: installing $< failed (see pip's message above)"; exit 1; }
+	@touch $@
+
+tools: $(VENV)/.installed $(LINT_VENV)/.installed
+
+build:
+	@echo "==> building the functions, the Bedrock emulator and the tools"
+	cargo build --workspace --bins
+
+fmt:
+	cargo fmt --all
+
+lint: $(LINT_VENV)/.installed
+	@echo "==> rustfmt, clippy"
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@echo "==> cfn-lint, checkov on template.yaml"
+	$(LINT_VENV)/bin/cfn-lint template.yaml
+	$(LINT_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact 2>/dev/null
+	@echo "==> state machine definition"
+	cargo run --quiet -p asl-lint -- statemachine/workflow.asl.json
+
+unit: $(VENV)/.installed
+	@echo "==> unit and integration tests"
+	cargo test --workspace --exclude kb-autosync-e2e
+	@echo "==> local stack launcher tests"
+	$(VENV)/bin/python -m pytest local/tests -q -p no:cacheprovider
+
+e2e: build $(VENV)/.installed
+	@echo "==> end-to-end tests on the local stack"
+	cargo test -p kb-autosync-e2e -- --test-threads=1
+
+package: $(VENV)/.installed
+	@echo "==> Lambda packages (arm64, release)"
+	rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "    %-16s %8.1f KiB\n", f, $$5/1024}'; done
+
+test: lint unit e2e package
+
+demo: build $(VENV)/.installed
+	cargo run --quiet -p kb-autosync-local -- demo
+
+up: build $(VENV)/.installed
+	cargo run --quiet -p kb-autosync-local -- up
+
+clean-local:
+	rm -rf .local

@@ -1,0 +1,154 @@
+//! Configuration from the environment the template sets. Every missing or invalid variable is an
+//! error naming the variable and what it should hold.
+
+use kb_autosync_core::job::RetryPolicy;
+use kb_autosync_core::quota::IngestionQuota;
+use kb_autosync_core::routing::{RouteError, RouteTable};
+use kb_autosync_core::workflow::WorkflowSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing configuration: environment variable {name} is not set ({meaning})")]
+    Missing {
+        name: &'static str,
+        meaning: &'static str,
+    },
+    #[error("invalid configuration: {name}={value:?} is not {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("invalid configuration: {0}")]
+    Routes(#[from] RouteError),
+}
+
+/// Reads one variable; `meaning` goes into the error users see.
+pub fn required(name: &'static str, meaning: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::Missing { name, meaning }),
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    name: &'static str,
+    default: T,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            value: v,
+            expected,
+        }),
+        _ => Ok(default),
+    }
+}
+
+pub fn routes() -> Result<RouteTable, ConfigError> {
+    let json = required(
+        "ROUTES",
+        "JSON array of {bucket, prefix, knowledge_base_id, data_source_id}",
+    )?;
+    Ok(RouteTable::from_json(&json)?)
+}
+
+pub fn tracking_table() -> Result<String, ConfigError> {
+    required("TRACKING_TABLE_NAME", "DynamoDB table of changes")
+}
+pub fn metadata_table() -> Result<String, ConfigError> {
+    required("METADATA_TABLE_NAME", "DynamoDB table of ingestion jobs")
+}
+pub fn sources_table() -> Result<String, ConfigError> {
+    required("SOURCES_TABLE_NAME", "DynamoDB table of data source leases")
+}
+pub fn sync_queue_url() -> Result<String, ConfigError> {
+    required("SYNC_QUEUE_URL", "URL of the SQS sync request queue")
+}
+pub fn topic_arn() -> Result<String, ConfigError> {
+    required(
+        "NOTIFICATION_TOPIC_ARN",
+        "ARN of the SNS notification topic",
+    )
+}
+pub fn state_machine_arn() -> Result<String, ConfigError> {
+    required("STATE_MACHINE_ARN", "ARN of the sync state machine")
+}
+
+pub fn sync_delay_seconds() -> Result<i32, ConfigError> {
+    let delay: i32 = number("SYNC_DELAY_SECONDS", 0, "a number of seconds from 0 to 900")?;
+    if !(0..=900).contains(&delay) {
+        return Err(ConfigError::Invalid {
+            name: "SYNC_DELAY_SECONDS",
+            value: delay.to_string(),
+            expected: "a number of seconds from 0 to 900 (the SQS DelaySeconds range)",
+        });
+    }
+    Ok(delay)
+}
+
+pub fn retention_days() -> Result<u32, ConfigError> {
+    number("RETENTION_DAYS", 30, "a whole number of days")
+}
+
+pub fn lease_claim_grace_ms() -> Result<i64, ConfigError> {
+    Ok(number::<i64>("LEASE_CLAIM_GRACE_SECONDS", 60, "a whole number of seconds")? * 1000)
+}
+
+pub fn metrics_namespace() -> String {
+    std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "KbAutoSync".to_string())
+}
+
+pub fn workflow_settings() -> Result<WorkflowSettings, ConfigError> {
+    let settings = WorkflowSettings {
+        monitor_interval_seconds: number(
+            "MONITOR_INTERVAL_SECONDS",
+            30,
+            "a whole number of seconds",
+        )?,
+        quota_wait_seconds: number("QUOTA_WAIT_SECONDS", 60, "a whole number of seconds")?,
+        max_job_attempts: number("MAX_JOB_ATTEMPTS", 3, "a whole number of attempts")?,
+        retry_backoff_seconds: number("RETRY_BACKOFF_SECONDS", 60, "a whole number of seconds")?,
+    };
+    if settings.max_job_attempts == 0 {
+        return Err(ConfigError::Invalid {
+            name: "MAX_JOB_ATTEMPTS",
+            value: "0".into(),
+            expected: "at least 1",
+        });
+    }
+    Ok(settings)
+}
+
+pub fn retry_policy(settings: &WorkflowSettings) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: settings.max_job_attempts,
+        backoff_seconds: settings.retry_backoff_seconds,
+        poll_seconds: settings.monitor_interval_seconds,
+    }
+}
+
+pub fn ingestion_quota() -> Result<IngestionQuota, ConfigError> {
+    let interval: f64 = number(
+        "START_JOB_MIN_INTERVAL_SECONDS",
+        10.0,
+        "a number of seconds",
+    )?;
+    let quota = IngestionQuota {
+        max_concurrent_jobs_per_account: number(
+            "MAX_CONCURRENT_JOBS_PER_ACCOUNT",
+            5,
+            "a whole number of jobs",
+        )?,
+        start_min_interval_ms: (interval * 1000.0).round() as i64,
+    };
+    if quota.max_concurrent_jobs_per_account == 0 {
+        return Err(ConfigError::Invalid {
+            name: "MAX_CONCURRENT_JOBS_PER_ACCOUNT",
+            value: "0".into(),
+            expected: "at least 1",
+        });
+    }
+    Ok(quota)
+}

@@ -1,0 +1,283 @@
+//! Bedrock Agent knowledge base API: data sources, ingestion jobs, document status.
+
+use aws_sdk_bedrockagent::types::{
+    ContentDataSourceType, DocumentIdentifier, IngestionJobFilter, IngestionJobFilterAttribute,
+    IngestionJobFilterOperator, IngestionJobStatistics, S3Location,
+};
+use kb_autosync_core::resolution::DataSourceScope;
+use kb_autosync_core::start_error::{classify, ErrorClass};
+use kb_autosync_core::SourceId;
+
+use crate::AwsError;
+
+#[derive(Clone, Debug)]
+pub struct KnowledgeBase {
+    client: aws_sdk_bedrockagent::Client,
+}
+
+/// An ingestion job as the service needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    pub job_id: String,
+    pub status: String,
+    /// Statistics with Bedrock's own field names.
+    pub statistics: serde_json::Value,
+    pub failure_reasons: Vec<String>,
+    pub started_at: String,
+    pub updated_at: String,
+}
+
+/// Why a StartIngestionJob failed, already classified for the state machine.
+#[derive(Debug, thiserror::Error)]
+#[error("StartIngestionJob on {data_source}: {error}")]
+pub struct StartJobError {
+    pub class: ErrorClass,
+    pub data_source: SourceId,
+    pub error: AwsError,
+}
+
+/// Per-document ingestion status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentState {
+    pub uri: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+pub fn statistics_json(stats: Option<&IngestionJobStatistics>) -> serde_json::Value {
+    match stats {
+        None => serde_json::json!({}),
+        Some(s) => serde_json::json!({
+            "numberOfDocumentsScanned": s.number_of_documents_scanned,
+            "numberOfMetadataDocumentsScanned": s.number_of_metadata_documents_scanned,
+            "numberOfNewDocumentsIndexed": s.number_of_new_documents_indexed,
+            "numberOfModifiedDocumentsIndexed": s.number_of_modified_documents_indexed,
+            "numberOfMetadataDocumentsModified": s.number_of_metadata_documents_modified,
+            "numberOfDocumentsDeleted": s.number_of_documents_deleted,
+            "numberOfDocumentsFailed": s.number_of_documents_failed,
+            "numberOfDocumentsSkipped": s.number_of_documents_skipped,
+        }),
+    }
+}
+
+fn rfc3339(t: &aws_smithy_types::DateTime) -> String {
+    chrono::DateTime::from_timestamp_millis(t.to_millis().unwrap_or(0))
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl KnowledgeBase {
+    pub fn new(client: aws_sdk_bedrockagent::Client) -> Self {
+        Self { client }
+    }
+
+    /// Every data source of the knowledge base with its S3 scope.
+    pub async fn data_source_scopes(
+        &self,
+        knowledge_base_id: &str,
+    ) -> Result<Vec<DataSourceScope>, AwsError> {
+        let ids = self.data_source_ids(knowledge_base_id).await?;
+        let mut scopes = Vec::with_capacity(ids.len());
+        for id in ids {
+            let out = self
+                .client
+                .get_data_source()
+                .knowledge_base_id(knowledge_base_id)
+                .data_source_id(&id)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("GetDataSource", e))?;
+            let Some(ds) = out.data_source else { continue };
+            let s3 = ds
+                .data_source_configuration
+                .as_ref()
+                .and_then(|c| c.s3_configuration.as_ref());
+            scopes.push(DataSourceScope {
+                data_source_id: ds.data_source_id.clone(),
+                name: ds.name.clone(),
+                bucket_arn: s3.map(|s| s.bucket_arn.clone()),
+                inclusion_prefixes: s3
+                    .and_then(|s| s.inclusion_prefixes.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(scopes)
+    }
+
+    pub async fn data_source_ids(&self, knowledge_base_id: &str) -> Result<Vec<String>, AwsError> {
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_data_sources()
+                .knowledge_base_id(knowledge_base_id)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("ListDataSources", e))?;
+            ids.extend(
+                out.data_source_summaries
+                    .into_iter()
+                    .map(|s| s.data_source_id),
+            );
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// Jobs of the data source that are STARTING, IN_PROGRESS or STOPPING, started by anyone.
+    pub async fn running_jobs(&self, source: &SourceId) -> Result<Vec<String>, AwsError> {
+        let mut jobs = Vec::new();
+        for status in ["STARTING", "IN_PROGRESS", "STOPPING"] {
+            let filter = IngestionJobFilter::builder()
+                .attribute(IngestionJobFilterAttribute::Status)
+                .operator(IngestionJobFilterOperator::Eq)
+                .values(status)
+                .build()
+                .map_err(|e| AwsError::new("ListIngestionJobs", "InvalidFilter", e.to_string()))?;
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .list_ingestion_jobs()
+                    .knowledge_base_id(&source.knowledge_base_id)
+                    .data_source_id(&source.data_source_id)
+                    .filters(filter.clone())
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("ListIngestionJobs", e))?;
+                jobs.extend(
+                    out.ingestion_job_summaries
+                        .into_iter()
+                        .map(|j| j.ingestion_job_id),
+                );
+                match out.next_token {
+                    Some(t) if !t.is_empty() => token = Some(t),
+                    _ => break,
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    pub async fn start_job(
+        &self,
+        source: &SourceId,
+        client_token: &str,
+        description: &str,
+    ) -> Result<JobView, StartJobError> {
+        let out = self
+            .client
+            .start_ingestion_job()
+            .knowledge_base_id(&source.knowledge_base_id)
+            .data_source_id(&source.data_source_id)
+            .client_token(client_token)
+            .description(description)
+            .send()
+            .await
+            .map_err(|e| {
+                let error = AwsError::from_sdk("StartIngestionJob", e);
+                StartJobError {
+                    class: classify(Some(&error.code), Some(&error.message)),
+                    data_source: source.clone(),
+                    error,
+                }
+            })?;
+        out.ingestion_job.map(view).ok_or_else(|| StartJobError {
+            class: ErrorClass::Transient,
+            data_source: source.clone(),
+            error: AwsError::new(
+                "StartIngestionJob",
+                "EmptyResponse",
+                "response has no ingestionJob",
+            ),
+        })
+    }
+
+    pub async fn get_job(&self, source: &SourceId, job_id: &str) -> Result<JobView, AwsError> {
+        let out = self
+            .client
+            .get_ingestion_job()
+            .knowledge_base_id(&source.knowledge_base_id)
+            .data_source_id(&source.data_source_id)
+            .ingestion_job_id(job_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetIngestionJob", e))?;
+        out.ingestion_job.map(view).ok_or_else(|| {
+            AwsError::new(
+                "GetIngestionJob",
+                "EmptyResponse",
+                format!("no ingestionJob for {job_id}"),
+            )
+        })
+    }
+
+    /// Status of the documents at `uris` (s3://bucket/key), ten per call as the API allows.
+    pub async fn document_states(
+        &self,
+        source: &SourceId,
+        uris: &[String],
+    ) -> Result<Vec<DocumentState>, AwsError> {
+        let mut states = Vec::with_capacity(uris.len());
+        for chunk in uris.chunks(10) {
+            let identifiers = chunk
+                .iter()
+                .map(|uri| {
+                    let location = S3Location::builder().uri(uri).build().map_err(|e| {
+                        AwsError::new("GetKnowledgeBaseDocuments", "InvalidUri", e.to_string())
+                    })?;
+                    DocumentIdentifier::builder()
+                        .data_source_type(ContentDataSourceType::S3)
+                        .s3(location)
+                        .build()
+                        .map_err(|e| {
+                            AwsError::new(
+                                "GetKnowledgeBaseDocuments",
+                                "InvalidIdentifier",
+                                e.to_string(),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .get_knowledge_base_documents()
+                .knowledge_base_id(&source.knowledge_base_id)
+                .data_source_id(&source.data_source_id)
+                .set_document_identifiers(Some(identifiers))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("GetKnowledgeBaseDocuments", e))?;
+            for detail in out.document_details.unwrap_or_default() {
+                let uri = detail
+                    .identifier
+                    .as_ref()
+                    .and_then(|i| i.s3.as_ref())
+                    .map(|s| s.uri.clone())
+                    .unwrap_or_default();
+                states.push(DocumentState {
+                    uri,
+                    status: detail.status.as_str().to_string(),
+                    reason: detail.status_reason,
+                });
+            }
+        }
+        Ok(states)
+    }
+}
+
+fn view(job: aws_sdk_bedrockagent::types::IngestionJob) -> JobView {
+    JobView {
+        statistics: statistics_json(job.statistics.as_ref()),
+        status: job.status.as_str().to_string(),
+        failure_reasons: job.failure_reasons.unwrap_or_default(),
+        started_at: rfc3339(&job.started_at),
+        updated_at: rfc3339(&job.updated_at),
+        job_id: job.ingestion_job_id,
+    }
+}

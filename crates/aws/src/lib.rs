@@ -1,0 +1,30 @@
+//! AWS adapters of kb-autosync: one small module per table or service. Handlers build them once
+//! per cold start from [`clients::AwsClients`] and [`config::ServiceConfig`] and inject them.
+
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod executions;
+pub mod knowledge_base;
+pub mod logging;
+pub mod metadata_table;
+pub mod metrics;
+pub mod notifier;
+pub mod route_resolution;
+pub mod sources_table;
+pub mod sync_queue;
+pub mod task_error;
+pub mod tracking_table;
+
+pub use error::AwsError;
+pub use task_error::TaskError;
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp stored as a number.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 with milliseconds, the unit of every timestamp stored as a string.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

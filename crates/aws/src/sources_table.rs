@@ -1,0 +1,431 @@
+//! The sources table: the lease item of each data source (`KB#DS`) and the `SLOTS` item that
+//! keeps at most one job per knowledge base, the account limit and the start rate.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use kb_autosync_core::lease::LeaseState;
+use kb_autosync_core::SourceId;
+
+use crate::AwsError;
+
+pub const SLOTS_KEY: &str = "SLOTS";
+
+#[derive(Clone, Debug)]
+pub struct SourcesTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// The counters a job start is pinned to (see `snapshot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub target_seq: u64,
+    pub cutoff_seq: u64,
+}
+
+/// Who holds the job slot of a knowledge base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotHolder {
+    pub knowledge_base_id: String,
+    pub execution_name: String,
+    pub data_source_id: String,
+    pub since_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slots {
+    pub holders: Vec<SlotHolder>,
+    pub last_start_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotOutcome {
+    Acquired,
+    /// The slot, the account limit or the start rate said no; `Slots` is what was seen.
+    Busy(Slots),
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+pub fn lease_from_item(item: &HashMap<String, AttributeValue>) -> LeaseState {
+    LeaseState {
+        requested_seq: num(item, "requested_seq").unwrap_or(0) as u64,
+        change_seq: num(item, "change_seq").unwrap_or(0) as u64,
+        round: num(item, "round").unwrap_or(0) as u64,
+        active_execution: text(item, "active_execution"),
+        claimed_at_ms: num(item, "claimed_at_ms"),
+    }
+}
+
+fn slots_from_item(item: &HashMap<String, AttributeValue>) -> Slots {
+    let holders = item
+        .get("holders")
+        .and_then(|h| h.as_m().ok())
+        .map(|map| {
+            map.iter()
+                .filter_map(|(kb, holder)| {
+                    let holder = holder.as_m().ok()?;
+                    Some(SlotHolder {
+                        knowledge_base_id: kb.clone(),
+                        execution_name: text(holder, "execution")?,
+                        data_source_id: text(holder, "data_source_id").unwrap_or_default(),
+                        since_ms: num(holder, "since_ms").unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Slots {
+        holders,
+        last_start_ms: num(item, "last_start_ms"),
+    }
+}
+
+impl SourcesTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn is_condition_failure(err: &AwsError) -> bool {
+        err.is("ConditionalCheckFailedException")
+    }
+
+    /// Numbers a new change of `source` (event-processor, before it records the change).
+    pub async fn next_change_seq(&self, source: &SourceId) -> Result<u64, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .update_expression(
+                "ADD change_seq :one SET knowledge_base_id = :kb, data_source_id = :ds",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":kb", s(&source.knowledge_base_id))
+            .expression_attribute_values(":ds", s(&source.data_source_id))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        Ok(out
+            .attributes
+            .as_ref()
+            .and_then(|a| num(a, "change_seq"))
+            .unwrap_or(0) as u64)
+    }
+
+    /// Counts `k` sync requests and returns the lease as it is after the bump.
+    pub async fn bump_requested(&self, source: &SourceId, k: u64) -> Result<LeaseState, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .update_expression(
+                "ADD requested_seq :k SET knowledge_base_id = :kb, data_source_id = :ds",
+            )
+            .expression_attribute_values(":k", n(k))
+            .expression_attribute_values(":kb", s(&source.knowledge_base_id))
+            .expression_attribute_values(":ds", s(&source.data_source_id))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        Ok(lease_from_item(&out.attributes.unwrap_or_default()))
+    }
+
+    pub async fn read(&self, source: &SourceId) -> Result<Option<LeaseState>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        Ok(out.item.as_ref().map(lease_from_item))
+    }
+
+    /// Claims a free lease for `round`. False when someone else holds it.
+    pub async fn claim(
+        &self,
+        source: &SourceId,
+        round: u64,
+        execution: &str,
+        now_ms: i64,
+    ) -> Result<bool, AwsError> {
+        self.take_lease(source, round, execution, now_ms, None)
+            .await
+    }
+
+    /// Takes the lease over from `stale`, an execution that ended without releasing it.
+    pub async fn reclaim(
+        &self,
+        source: &SourceId,
+        stale: &str,
+        round: u64,
+        execution: &str,
+        now_ms: i64,
+    ) -> Result<bool, AwsError> {
+        self.take_lease(source, round, execution, now_ms, Some(stale))
+            .await
+    }
+
+    async fn take_lease(
+        &self,
+        source: &SourceId,
+        round: u64,
+        execution: &str,
+        now_ms: i64,
+        stale: Option<&str>,
+    ) -> Result<bool, AwsError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .update_expression("SET active_execution = :exec, #round = :round, claimed_at_ms = :now, snapshots = :empty")
+            .expression_attribute_names("#round", "round")
+            .expression_attribute_values(":exec", s(execution))
+            .expression_attribute_values(":round", n(round))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()));
+        request = match stale {
+            None => request.condition_expression("attribute_not_exists(active_execution)"),
+            Some(stale) => request
+                .condition_expression("active_execution = :stale")
+                .expression_attribute_values(":stale", s(stale)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let err = AwsError::from_sdk("UpdateItem", err);
+                if Self::is_condition_failure(&err) {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Pins the counters a job start covers. The first call for `token` reads `requested_seq`
+    /// (the release target) and `change_seq` (the last change the job covers) and stores them;
+    /// retries of the same start get the stored values back, never newer ones, so a job never
+    /// claims changes recorded after it started. Fails if `execution` no longer holds the lease.
+    pub async fn snapshot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        token: &str,
+    ) -> Result<Snapshot, AwsError> {
+        let current = self.read(source).await?.unwrap_or_default();
+        let snap = AttributeValue::M(HashMap::from([
+            ("target_seq".to_string(), n(current.requested_seq)),
+            ("cutoff_seq".to_string(), n(current.change_seq)),
+        ]));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .update_expression("SET snapshots.#token = if_not_exists(snapshots.#token, :snap)")
+            .condition_expression("active_execution = :exec AND attribute_exists(snapshots)")
+            .expression_attribute_names("#token", token)
+            .expression_attribute_values(":snap", snap)
+            .expression_attribute_values(":exec", s(execution))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        let stored = out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("snapshots"))
+            .and_then(|m| m.as_m().ok())
+            .and_then(|m| m.get(token))
+            .and_then(|m| m.as_m().ok())
+            .ok_or_else(|| {
+                AwsError::new(
+                    "UpdateItem",
+                    "MissingSnapshot",
+                    format!("snapshot {token} of {source} was not stored"),
+                )
+            })?;
+        Ok(Snapshot {
+            target_seq: num(stored, "target_seq").unwrap_or(0) as u64,
+            cutoff_seq: num(stored, "cutoff_seq").unwrap_or(0) as u64,
+        })
+    }
+
+    /// Every data source item (the sweep's view). Skips the SLOTS item.
+    pub async fn all_sources(&self) -> Result<Vec<(SourceId, LeaseState)>, AwsError> {
+        let mut sources = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("Scan", e))?;
+            for item in page.items.unwrap_or_default() {
+                if let (Some(kb), Some(ds)) = (
+                    text(&item, "knowledge_base_id"),
+                    text(&item, "data_source_id"),
+                ) {
+                    sources.push((SourceId::new(kb, ds), lease_from_item(&item)));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(sources)
+    }
+
+    pub async fn read_slots(&self) -> Result<Slots, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        Ok(out.item.as_ref().map(slots_from_item).unwrap_or_default())
+    }
+
+    async fn ensure_slots_item(&self) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("SET holders = :empty")
+            .condition_expression("attribute_not_exists(holders)")
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let err = AwsError::from_sdk("UpdateItem", err);
+                if Self::is_condition_failure(&err) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Takes the job slot of the knowledge base for `execution`: atomically checks that no other
+    /// execution holds it, that fewer than `max_jobs` slots are held, and that the last start was
+    /// at least `min_interval_ms` ago. Holding it already (a retried start) succeeds.
+    pub async fn acquire_slot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        now_ms: i64,
+        max_jobs: u32,
+        min_interval_ms: i64,
+    ) -> Result<SlotOutcome, AwsError> {
+        for first_try in [true, false] {
+            let holder = AttributeValue::M(HashMap::from([
+                ("execution".to_string(), s(execution)),
+                ("data_source_id".to_string(), s(&source.data_source_id)),
+                ("since_ms".to_string(), n(now_ms)),
+            ]));
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("source_id", s(SLOTS_KEY))
+                .update_expression("SET holders.#kb = :holder, last_start_ms = :now")
+                .condition_expression(
+                    "attribute_exists(holders) AND (holders.#kb.execution = :exec OR \
+                     (attribute_not_exists(holders.#kb) AND size(holders) < :max AND \
+                      (attribute_not_exists(last_start_ms) OR last_start_ms <= :cut)))",
+                )
+                .expression_attribute_names("#kb", &source.knowledge_base_id)
+                .expression_attribute_values(":holder", holder)
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":exec", s(execution))
+                .expression_attribute_values(":max", n(max_jobs))
+                .expression_attribute_values(":cut", n(now_ms - min_interval_ms))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(SlotOutcome::Acquired),
+                Err(err) => {
+                    let err = AwsError::from_sdk("UpdateItem", err);
+                    if !Self::is_condition_failure(&err) {
+                        return Err(err);
+                    }
+                    let slots = self.read_slots().await?;
+                    let item_missing = slots.holders.is_empty() && slots.last_start_ms.is_none();
+                    if first_try && item_missing {
+                        self.ensure_slots_item().await?;
+                        continue;
+                    }
+                    return Ok(SlotOutcome::Busy(slots));
+                }
+            }
+        }
+        Ok(SlotOutcome::Busy(self.read_slots().await?))
+    }
+
+    /// Gives the slot back if `execution` holds it (no-op otherwise).
+    pub async fn release_slot(
+        &self,
+        knowledge_base_id: &str,
+        execution: &str,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("REMOVE holders.#kb")
+            .condition_expression("holders.#kb.execution = :exec")
+            .expression_attribute_names("#kb", knowledge_base_id)
+            .expression_attribute_values(":exec", s(execution))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let err = AwsError::from_sdk("UpdateItem", err);
+                if Self::is_condition_failure(&err) {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}

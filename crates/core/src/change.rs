@@ -1,0 +1,242 @@
+//! The tracked change: one item in the tracking table per S3 object event.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::event::{ChangeType, ObjectChange};
+use crate::SourceId;
+
+/// Bedrock's per-file quota: 50 MB. (The public sample checked 50 GB.)
+pub const MAX_DOCUMENT_BYTES: i64 = 50 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChangeStatus {
+    /// Recorded; no successful job that started after it has finished yet.
+    Pending,
+    /// Covered by the successful job named in `ingestion_job_id`.
+    Synced,
+    /// Its job failed after all attempts, or Bedrock failed the document; see `failure_reason`.
+    Failed,
+}
+
+/// Deterministic id of a change: the same event redelivered gets the same id, two distinct
+/// events never do. EventBridge ids alone are not enough: some emitters reuse them (moto sends a
+/// constant id and sequencer), so every field that tells two events apart goes into the hash.
+pub fn change_id(change: &ObjectChange) -> String {
+    let mut hasher = Sha256::new();
+    let fields: [&str; 10] = [
+        match change.source {
+            crate::event::EventSource::EventBridge => "eventbridge",
+            crate::event::EventSource::S3Notification => "s3",
+        },
+        change.event_id.as_deref().unwrap_or(""),
+        &change.event_name,
+        &change.bucket,
+        &change.key.raw,
+        change.version_id.as_deref().unwrap_or(""),
+        change.sequencer.as_deref().unwrap_or(""),
+        change.etag.as_deref().unwrap_or(""),
+        &change.size.map(|s| s.to_string()).unwrap_or_default(),
+        &change
+            .event_time
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true))
+            .unwrap_or_default(),
+    ];
+    for field in fields {
+        // Length-prefixed so ("ab","c") and ("a","bc") hash differently.
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// One row of the tracking table. Field names are the table's attribute names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub change_id: String,
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub change_type: ChangeType,
+    pub bucket: String,
+    /// The object key as S3 stores it (decoded).
+    pub key: String,
+    /// The key exactly as the event carried it, when that differs (URL-encoded notifications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_as_received: Option<String>,
+    /// When the service recorded the change (RFC 3339).
+    pub timestamp: String,
+    /// When S3 emitted the event (RFC 3339), if the event said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<String>,
+    pub event_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub status: ChangeStatus,
+    /// Kept for users of the public sample's schema: true once SYNCED.
+    pub processed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingestion_job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequencer: Option<String>,
+    /// Position in the data source's change counter; a job covers the changes numbered up to the
+    /// counter value it read before it started.
+    pub source_seq: u64,
+    /// `KB#DS` while PENDING or FAILED: the sparse pending-by-source index key. Absent once SYNCED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_at: Option<String>,
+    /// DynamoDB TTL (epoch seconds).
+    pub expires_at: i64,
+}
+
+impl ChangeRecord {
+    /// A new PENDING change for `source`, numbered `source_seq`, kept `retention_days`.
+    pub fn pending(
+        change: &ObjectChange,
+        source: &SourceId,
+        source_seq: u64,
+        recorded_at: DateTime<Utc>,
+        retention_days: u32,
+    ) -> Self {
+        let key_as_received =
+            (change.key.raw != change.key.decoded).then(|| change.key.raw.clone());
+        Self {
+            change_id: change_id(change),
+            knowledge_base_id: source.knowledge_base_id.clone(),
+            data_source_id: source.data_source_id.clone(),
+            change_type: change.change_type,
+            bucket: change.bucket.clone(),
+            key: change.key.decoded.clone(),
+            key_as_received,
+            timestamp: recorded_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            event_time: change
+                .event_time
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            event_name: change.event_name.clone(),
+            event_id: change.event_id.clone(),
+            status: ChangeStatus::Pending,
+            processed: false,
+            ingestion_job_id: None,
+            size: change.size,
+            etag: change.etag.clone(),
+            version_id: change.version_id.clone(),
+            sequencer: change.sequencer.clone(),
+            source_seq,
+            pending_source: Some(source.key()),
+            failure_reason: None,
+            synced_at: None,
+            expires_at: recorded_at.timestamp() + i64::from(retention_days) * 86_400,
+        }
+    }
+}
+
+/// A warning for objects Bedrock will refuse, so the log names the file before the job fails it.
+pub fn oversize_warning(change: &ObjectChange) -> Option<String> {
+    let size = change.size?;
+    (change.change_type == ChangeType::Create && size > MAX_DOCUMENT_BYTES).then(|| {
+        format!(
+            "s3://{}/{} is {} bytes; Bedrock ingests files up to {} bytes (50 MB): the ingestion job will fail this document",
+            change.bucket, change.key.decoded, size, MAX_DOCUMENT_BYTES
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventSource, ObjectKey};
+
+    fn change() -> ObjectChange {
+        ObjectChange {
+            source: EventSource::EventBridge,
+            event_id: Some("same-id".into()),
+            event_name: "Object Created".into(),
+            change_type: ChangeType::Create,
+            bucket: "b".into(),
+            key: ObjectKey::verbatim("docs/a.txt"),
+            size: Some(10),
+            etag: Some("e1".into()),
+            version_id: None,
+            sequencer: Some("0001".into()),
+            event_time: Some("2024-01-01T00:00:00.123Z".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn redelivered_event_gets_the_same_id() {
+        assert_eq!(change_id(&change()), change_id(&change().clone()));
+    }
+
+    #[test]
+    fn distinct_uploads_with_reused_event_id_and_sequencer_get_distinct_ids() {
+        // moto reuses id and sequencer: content (etag) or time must still tell uploads apart.
+        let first = change();
+        let mut overwritten = change();
+        overwritten.etag = Some("e2".into());
+        assert_ne!(change_id(&first), change_id(&overwritten));
+        let mut same_content_later = change();
+        same_content_later.event_time = Some("2024-01-01T00:00:00.124Z".parse().unwrap());
+        assert_ne!(change_id(&first), change_id(&same_content_later));
+        let mut deleted = change();
+        deleted.change_type = ChangeType::Delete;
+        deleted.event_name = "Object Deleted".into();
+        assert_ne!(change_id(&first), change_id(&deleted));
+    }
+
+    #[test]
+    fn field_boundaries_matter() {
+        let mut a = change();
+        a.bucket = "ab".into();
+        a.key = ObjectKey::verbatim("c");
+        let mut b = change();
+        b.bucket = "a".into();
+        b.key = ObjectKey::verbatim("bc");
+        assert_ne!(change_id(&a), change_id(&b));
+    }
+
+    #[test]
+    fn pending_record_carries_the_index_key_and_ttl() {
+        let source = SourceId::new("KB", "DS");
+        let at: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let record = ChangeRecord::pending(&change(), &source, 7, at, 30);
+        assert_eq!(record.status, ChangeStatus::Pending);
+        assert!(!record.processed);
+        assert_eq!(record.pending_source.as_deref(), Some("KB#DS"));
+        assert_eq!(record.source_seq, 7);
+        assert_eq!(record.expires_at, at.timestamp() + 30 * 86_400);
+        assert_eq!(record.key_as_received, None);
+        assert_eq!(record.timestamp, "2024-01-01T00:00:00.000Z");
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["change_type"], "create");
+        assert_eq!(json["status"], "PENDING");
+        assert!(
+            json.get("ingestion_job_id").is_none(),
+            "absent, not null: {json}"
+        );
+    }
+
+    #[test]
+    fn size_limit_is_50_megabytes_not_gigabytes() {
+        let mut big = change();
+        big.size = Some(MAX_DOCUMENT_BYTES + 1);
+        assert!(oversize_warning(&big).unwrap().contains("50 MB"));
+        big.size = Some(MAX_DOCUMENT_BYTES);
+        assert_eq!(oversize_warning(&big), None);
+        big.size = Some(60 * 1024 * 1024);
+        assert!(
+            oversize_warning(&big).is_some(),
+            "60 MB must be refused (a 50 GB check would accept it)"
+        );
+    }
+}

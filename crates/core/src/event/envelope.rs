@@ -1,0 +1,195 @@
+//! Recognises which shape a Lambda payload has and parses it. An SQS batch is parsed message by
+//! message, so one malformed message is reported on its own and never fails its neighbours.
+
+use aws_lambda_events::sqs::SqsEvent;
+use serde_json::Value;
+
+use super::{eventbridge, s3_notification, ObjectChange};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EventError {
+    #[error("malformed {shape}: {reason}")]
+    Malformed { shape: &'static str, reason: String },
+    #[error("SQS message body is not JSON: {reason} (body starts with {preview:?})")]
+    BodyNotJson { reason: String, preview: String },
+    #[error("unrecognised event shape: expected an EventBridge S3 event (with \"detail-type\"), S3 notification records (\"Records\" with \"eventSource\": \"aws:s3\") or an SQS batch of either; got {found}")]
+    UnknownShape { found: String },
+}
+
+/// A payload after shape detection.
+#[derive(Debug)]
+pub enum ParsedPayload {
+    /// Invoked directly with one event (EventBridge target, S3 notification to Lambda).
+    Direct(Vec<ObjectChange>),
+    /// An SQS batch: one result per message, in order.
+    Sqs(Vec<SqsItem>),
+}
+
+#[derive(Debug)]
+pub struct SqsItem {
+    pub message_id: String,
+    pub changes: Result<Vec<ObjectChange>, EventError>,
+}
+
+/// Parses whatever the function was invoked with.
+pub fn parse_payload(value: &Value) -> Result<ParsedPayload, EventError> {
+    if is_sqs_batch(value) {
+        let batch: SqsEvent =
+            serde_json::from_value(value.clone()).map_err(|e| EventError::Malformed {
+                shape: "SQS event",
+                reason: e.to_string(),
+            })?;
+        let items = batch
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(index, message)| SqsItem {
+                message_id: message
+                    .message_id
+                    .unwrap_or_else(|| format!("missing-message-id-{index}")),
+                changes: parse_body(message.body.as_deref().unwrap_or_default()),
+            })
+            .collect();
+        return Ok(ParsedPayload::Sqs(items));
+    }
+    parse_single(value).map(ParsedPayload::Direct)
+}
+
+/// Parses one SQS message body holding an EventBridge event or S3 notification records.
+pub fn parse_body(body: &str) -> Result<Vec<ObjectChange>, EventError> {
+    let value: Value = serde_json::from_str(body).map_err(|e| EventError::BodyNotJson {
+        reason: e.to_string(),
+        preview: body.chars().take(80).collect(),
+    })?;
+    parse_single(&value)
+}
+
+fn parse_single(value: &Value) -> Result<Vec<ObjectChange>, EventError> {
+    if value.get("detail-type").is_some() {
+        return eventbridge::parse(value);
+    }
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        tracing::debug!("ignoring s3:TestEvent sent when the notification was configured");
+        return Ok(Vec::new());
+    }
+    if let Some(records) = value.get("Records").and_then(Value::as_array) {
+        let from_s3 = records
+            .iter()
+            .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:s3"));
+        if from_s3 && !records.is_empty() {
+            return s3_notification::parse(value);
+        }
+    }
+    Err(EventError::UnknownShape {
+        found: describe(value),
+    })
+}
+
+fn is_sqs_batch(value: &Value) -> bool {
+    value
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|records| records.first())
+        .and_then(|first| first.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().map(String::as_str).take(8).collect();
+            format!("an object with keys [{}]", keys.join(", "))
+        }
+        Value::Array(_) => "a JSON array".into(),
+        Value::String(_) => "a JSON string".into(),
+        Value::Number(_) => "a number".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{eventbridge, s3_notification, ChangeType};
+    use super::*;
+    use serde_json::json;
+
+    fn sqs_batch(bodies: &[String]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                json!({
+                    "messageId": format!("m{i}"),
+                    "receiptHandle": "rh",
+                    "body": body,
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "x", "ApproximateFirstReceiveTimestamp": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "x",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:changes",
+                    "awsRegion": "us-east-1"
+                })
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    #[test]
+    fn eventbridge_event_invoked_directly() {
+        let ParsedPayload::Direct(changes) =
+            parse_payload(&eventbridge::tests::created_event()).unwrap()
+        else {
+            panic!("expected a direct payload");
+        };
+        assert_eq!(changes[0].change_type, ChangeType::Create);
+    }
+
+    #[test]
+    fn sqs_batch_isolates_a_malformed_message() {
+        let good = eventbridge::tests::created_event().to_string();
+        let notification =
+            s3_notification::tests::notification("ObjectRemoved:Delete", "x+y.txt").to_string();
+        let payload = sqs_batch(&[
+            good,
+            "{not json".into(),
+            notification,
+            json!({"hello": 1}).to_string(),
+        ]);
+        let ParsedPayload::Sqs(items) = parse_payload(&payload).unwrap() else {
+            panic!("expected an SQS batch");
+        };
+        assert_eq!(items.len(), 4);
+        assert_eq!(
+            items[0].changes.as_ref().unwrap()[0].change_type,
+            ChangeType::Create
+        );
+        let err = items[1].changes.as_ref().unwrap_err().to_string();
+        assert!(err.contains("not JSON"), "{err}");
+        assert_eq!(items[1].message_id, "m1");
+        assert_eq!(items[2].changes.as_ref().unwrap()[0].key.decoded, "x y.txt");
+        let err = items[3].changes.as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("unrecognised event shape") && err.contains("hello"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn s3_test_event_is_ignored() {
+        let ParsedPayload::Direct(changes) =
+            parse_payload(&json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}))
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert!(changes.is_empty());
+    }
+
+    #[test]
+    fn unknown_shape_names_what_it_got() {
+        let err = parse_payload(&json!([1, 2])).unwrap_err().to_string();
+        assert!(err.contains("a JSON array"), "{err}");
+    }
+}

@@ -1,0 +1,123 @@
+//! SNS notifications: one per finished ingestion job, and one per failure that is not a job
+//! failure (access denied, unknown data source, ...). Subjects are what mail filters match on.
+
+use serde::{Deserialize, Serialize};
+
+/// Sent for every ingestion job that reached a terminal status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobNotification {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub job_id: String,
+    pub status: String,
+    /// Exactly as Bedrock returned them (`numberOfDocumentsScanned`, ...).
+    pub statistics: serde_json::Value,
+    /// Changes this job covered (marked SYNCED, or FAILED on the last failed attempt).
+    pub processed_changes: u64,
+    /// Of those, changes whose document Bedrock failed to ingest.
+    pub failed_changes: u64,
+    pub failure_reasons: Vec<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub attempt: u32,
+    pub will_retry: bool,
+    pub execution_name: String,
+}
+
+impl JobNotification {
+    pub fn subject(&self) -> String {
+        format!("Bedrock KB Sync Job {}", self.status)
+    }
+}
+
+/// Sent when a round ends without a job result: the job could not be started or followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureNotification {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub status: String,
+    pub error: String,
+    pub message: String,
+    /// Changes marked FAILED because of this error.
+    pub failed_changes: u64,
+    pub execution_name: String,
+    pub occurred_at: String,
+}
+
+impl FailureNotification {
+    pub const STATUS: &'static str = "ERROR";
+
+    pub fn subject(&self) -> String {
+        format!("Bedrock KB Sync Job {}", self.status)
+    }
+}
+
+/// Seconds between two RFC 3339 timestamps.
+pub fn duration_seconds(started_at: Option<&str>, ended_at: Option<&str>) -> Option<f64> {
+    let start = chrono::DateTime::parse_from_rfc3339(started_at?).ok()?;
+    let end = chrono::DateTime::parse_from_rfc3339(ended_at?).ok()?;
+    Some((end - start).num_milliseconds() as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn job_notification_has_the_documented_fields() {
+        let n = JobNotification {
+            knowledge_base_id: "KB".into(),
+            data_source_id: "DS".into(),
+            job_id: "J".into(),
+            status: "COMPLETE".into(),
+            statistics: json!({"numberOfDocumentsScanned": 3, "numberOfNewDocumentsIndexed": 1}),
+            processed_changes: 2,
+            failed_changes: 0,
+            failure_reasons: vec![],
+            started_at: Some("2024-01-01T00:00:00Z".into()),
+            ended_at: Some("2024-01-01T00:01:30.500Z".into()),
+            duration_seconds: duration_seconds(
+                Some("2024-01-01T00:00:00Z"),
+                Some("2024-01-01T00:01:30.500Z"),
+            ),
+            attempt: 1,
+            will_retry: false,
+            execution_name: "KB-DS-r1".into(),
+        };
+        assert_eq!(n.subject(), "Bedrock KB Sync Job COMPLETE");
+        let body = serde_json::to_value(&n).unwrap();
+        for field in [
+            "knowledge_base_id",
+            "data_source_id",
+            "job_id",
+            "status",
+            "statistics",
+            "processed_changes",
+            "failure_reasons",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+        ] {
+            assert!(body.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(body["duration_seconds"], json!(90.5));
+        assert_eq!(body["statistics"]["numberOfNewDocumentsIndexed"], json!(1));
+    }
+
+    #[test]
+    fn failure_notification_subject() {
+        let n = FailureNotification {
+            knowledge_base_id: "KB".into(),
+            data_source_id: "DS".into(),
+            status: FailureNotification::STATUS.into(),
+            error: "NotRetryable".into(),
+            message: "AccessDeniedException".into(),
+            failed_changes: 1,
+            execution_name: "e".into(),
+            occurred_at: "t".into(),
+        };
+        assert_eq!(n.subject(), "Bedrock KB Sync Job ERROR");
+    }
+}

@@ -1,0 +1,212 @@
+//! Bedrock ingestion quotas and the decision "may this data source start a job now".
+//!
+//! Quotas (none adjustable): 1 running job per data source, 1 per knowledge base, 5 per account;
+//! StartIngestionJob 0.1 requests/s. The service waits instead of provoking an error.
+
+use serde::{Deserialize, Serialize};
+
+/// The limits this deployment stays under.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IngestionQuota {
+    /// Account-wide concurrent jobs (Bedrock: 5). The public sample wrote 55.
+    pub max_concurrent_jobs_per_account: u32,
+    /// Minimum spacing of StartIngestionJob calls, in milliseconds (Bedrock: 0.1/s => 10 000).
+    pub start_min_interval_ms: i64,
+}
+
+impl Default for IngestionQuota {
+    fn default() -> Self {
+        Self {
+            max_concurrent_jobs_per_account: 5,
+            start_min_interval_ms: 10_000,
+        }
+    }
+}
+
+/// What check-quota observed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuotaObservation {
+    /// Running jobs (STARTING / IN_PROGRESS / STOPPING) on this data source.
+    pub data_source_jobs: Vec<String>,
+    /// Running jobs on other data sources of the same knowledge base, as (data source, job).
+    pub knowledge_base_jobs: Vec<(String, String)>,
+    /// Running jobs across every data source this stack manages (including this one's).
+    pub account_jobs: u32,
+    /// A job slot of this knowledge base held by another execution of this stack.
+    pub slot_held_by: Option<String>,
+    /// Job slots held by executions of this stack across the account.
+    pub slots_held: u32,
+    /// Milliseconds since the last StartIngestionJob this stack made (None: never).
+    pub since_last_start_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QuotaDecision {
+    Proceed,
+    Wait { wait_seconds: u64, reason: String },
+}
+
+impl IngestionQuota {
+    /// Decides whether to start now; `busy_wait_seconds` is how long to wait for a busy slot.
+    pub fn decide(&self, seen: &QuotaObservation, busy_wait_seconds: u64) -> QuotaDecision {
+        let wait = |reason: String| QuotaDecision::Wait {
+            wait_seconds: busy_wait_seconds.max(1),
+            reason,
+        };
+        if !seen.data_source_jobs.is_empty() {
+            return wait(format!(
+                "data source busy: job {} is running (1 concurrent job per data source)",
+                seen.data_source_jobs.join(", ")
+            ));
+        }
+        if let Some((ds, job)) = seen.knowledge_base_jobs.first() {
+            return wait(format!(
+                "knowledge base busy: job {job} is running on data source {ds} (1 concurrent job per knowledge base)"
+            ));
+        }
+        if let Some(holder) = &seen.slot_held_by {
+            return wait(format!(
+                "knowledge base busy: execution {holder} holds its job slot"
+            ));
+        }
+        let running = seen.account_jobs.max(seen.slots_held);
+        if running >= self.max_concurrent_jobs_per_account {
+            return wait(format!(
+                "account busy: {running} jobs running, limit {} (MaxConcurrentJobsPerAccount)",
+                self.max_concurrent_jobs_per_account
+            ));
+        }
+        if let Some(since) = seen.since_last_start_ms {
+            let remaining = self.start_min_interval_ms - since;
+            if remaining > 0 {
+                return QuotaDecision::Wait {
+                    wait_seconds: (remaining as u64).div_ceil(1000).max(1),
+                    reason: format!(
+                        "StartIngestionJob rate: last start {since} ms ago, minimum spacing {} ms",
+                        self.start_min_interval_ms
+                    ),
+                };
+            }
+        }
+        QuotaDecision::Proceed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_account_limit_is_five() {
+        // Defect 3: the public sample wrote 55.
+        assert_eq!(IngestionQuota::default().max_concurrent_jobs_per_account, 5);
+    }
+
+    #[test]
+    fn idle_proceeds() {
+        let quota = IngestionQuota::default();
+        assert_eq!(
+            quota.decide(&QuotaObservation::default(), 60),
+            QuotaDecision::Proceed
+        );
+        let seen = QuotaObservation {
+            since_last_start_ms: Some(10_000),
+            account_jobs: 4,
+            ..Default::default()
+        };
+        assert_eq!(quota.decide(&seen, 60), QuotaDecision::Proceed);
+    }
+
+    #[test]
+    fn busy_data_source_knowledge_base_and_slot_wait() {
+        let quota = IngestionQuota::default();
+        let ds = QuotaObservation {
+            data_source_jobs: vec!["J1".into()],
+            ..Default::default()
+        };
+        let QuotaDecision::Wait {
+            wait_seconds,
+            reason,
+        } = quota.decide(&ds, 30)
+        else {
+            panic!()
+        };
+        assert_eq!(wait_seconds, 30);
+        assert!(reason.contains("J1") && reason.contains("data source"));
+        let kb = QuotaObservation {
+            knowledge_base_jobs: vec![("DS2".into(), "J2".into())],
+            ..Default::default()
+        };
+        assert!(
+            matches!(quota.decide(&kb, 30), QuotaDecision::Wait { reason, .. } if reason.contains("DS2"))
+        );
+        let slot = QuotaObservation {
+            slot_held_by: Some("KB-DS2-r1".into()),
+            ..Default::default()
+        };
+        assert!(
+            matches!(quota.decide(&slot, 30), QuotaDecision::Wait { reason, .. } if reason.contains("KB-DS2-r1"))
+        );
+    }
+
+    #[test]
+    fn account_limit_counts_jobs_and_slots() {
+        let quota = IngestionQuota {
+            max_concurrent_jobs_per_account: 2,
+            ..Default::default()
+        };
+        let jobs = QuotaObservation {
+            account_jobs: 2,
+            ..Default::default()
+        };
+        assert!(
+            matches!(quota.decide(&jobs, 5), QuotaDecision::Wait { reason, .. } if reason.contains("limit 2"))
+        );
+        let slots = QuotaObservation {
+            account_jobs: 0,
+            slots_held: 2,
+            ..Default::default()
+        };
+        assert!(matches!(
+            quota.decide(&slots, 5),
+            QuotaDecision::Wait { .. }
+        ));
+        let below = QuotaObservation {
+            account_jobs: 1,
+            slots_held: 1,
+            ..Default::default()
+        };
+        assert_eq!(quota.decide(&below, 5), QuotaDecision::Proceed);
+    }
+
+    #[test]
+    fn start_rate_waits_for_the_rest_of_the_interval() {
+        let quota = IngestionQuota::default();
+        let seen = QuotaObservation {
+            since_last_start_ms: Some(2_500),
+            ..Default::default()
+        };
+        let QuotaDecision::Wait { wait_seconds, .. } = quota.decide(&seen, 60) else {
+            panic!()
+        };
+        assert_eq!(wait_seconds, 8);
+    }
+
+    #[test]
+    fn decision_serialises_for_the_state_machine_choice() {
+        let json = serde_json::to_value(QuotaDecision::Wait {
+            wait_seconds: 3,
+            reason: "r".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"decision": "WAIT", "wait_seconds": 3, "reason": "r"})
+        );
+        assert_eq!(
+            serde_json::to_value(QuotaDecision::Proceed).unwrap(),
+            serde_json::json!({"decision": "PROCEED"})
+        );
+    }
+}

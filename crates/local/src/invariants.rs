@@ -1,0 +1,179 @@
+//! The README's guarantees, checked against what the local stack shows.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
+
+use crate::emulator::EmulatedJob;
+use crate::{observe, LocalStack};
+
+/// Waits until nothing is PENDING, no execution runs and the emulator has no running job,
+/// twice in a row. Returns the changes as they are then.
+pub async fn wait_until_settled(
+    stack: &LocalStack,
+    timeout: Duration,
+) -> Result<Vec<ChangeRecord>, String> {
+    let deadline = Instant::now() + timeout;
+    let mut quiet = 0;
+    loop {
+        let changes = observe::changes(stack).await?;
+        let pending = changes
+            .iter()
+            .filter(|c| c.status == ChangeStatus::Pending)
+            .count();
+        let executions = observe::running_executions(stack).await?;
+        let jobs_running = stack
+            .emulator()
+            .jobs()
+            .await?
+            .iter()
+            .filter(|j| !is_terminal(&j.status))
+            .count();
+        if pending == 0 && executions == 0 && jobs_running == 0 && !changes.is_empty() {
+            quiet += 1;
+            if quiet >= 2 {
+                return Ok(changes);
+            }
+        } else {
+            quiet = 0;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "not settled after {} s: {pending} changes PENDING, {executions} executions running, {jobs_running} jobs running",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "COMPLETE" | "FAILED" | "STOPPED")
+}
+
+/// Invariant 1: every change is SYNCED by a COMPLETE job that started after it was recorded.
+pub fn every_change_synced_by_a_later_job(
+    changes: &[ChangeRecord],
+    jobs: &[EmulatedJob],
+) -> Result<(), String> {
+    let by_id: BTreeMap<&str, &EmulatedJob> = jobs
+        .iter()
+        .map(|j| (j.ingestion_job_id.as_str(), j))
+        .collect();
+    let mut problems = Vec::new();
+    for change in changes {
+        if change.status != ChangeStatus::Synced || !change.processed {
+            problems.push(format!(
+                "{} {} is {:?} ({})",
+                change.change_id,
+                change.key,
+                change.status,
+                change.failure_reason.clone().unwrap_or_default()
+            ));
+            continue;
+        }
+        let Some(job) = change
+            .ingestion_job_id
+            .as_deref()
+            .and_then(|id| by_id.get(id))
+        else {
+            problems.push(format!(
+                "{} {} names no known job ({:?})",
+                change.change_id, change.key, change.ingestion_job_id
+            ));
+            continue;
+        };
+        if job.status != "COMPLETE" {
+            problems.push(format!(
+                "{} {} was synced by job {} which is {}",
+                change.change_id, change.key, job.ingestion_job_id, job.status
+            ));
+        }
+        if job.started_at < change.timestamp {
+            problems.push(format!(
+                "{} {} recorded at {} but its job {} started earlier, at {}",
+                change.change_id,
+                change.key,
+                change.timestamp,
+                job.ingestion_job_id,
+                job.started_at
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Invariant 2: no two jobs of one knowledge base ever ran at the same time.
+pub fn no_overlapping_jobs_per_knowledge_base(jobs: &[EmulatedJob]) -> Result<(), String> {
+    let mut by_kb: BTreeMap<String, Vec<&EmulatedJob>> = BTreeMap::new();
+    for job in jobs {
+        by_kb
+            .entry(job.knowledge_base_id.clone().unwrap_or_default())
+            .or_default()
+            .push(job);
+    }
+    for (kb, mut jobs) in by_kb {
+        jobs.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        for pair in jobs.windows(2) {
+            let end = pair[0].ended_at.clone().unwrap_or_else(|| "9999".into());
+            if pair[1].started_at < end {
+                return Err(format!(
+                    "knowledge base {kb}: job {} started at {} while job {} ran until {end}",
+                    pair[1].ingestion_job_id, pair[1].started_at, pair[0].ingestion_job_id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The emulator's index of a data source equals the objects in its S3 scope (key and ETag),
+/// leaving out documents Bedrock failed.
+pub async fn index_matches_s3(
+    stack: &LocalStack,
+    knowledge_base_id: &str,
+    data_source_id: &str,
+    prefix: &str,
+) -> Result<usize, String> {
+    let mut indexed: Vec<(String, String)> = stack
+        .emulator()
+        .documents(knowledge_base_id, data_source_id)
+        .await?
+        .into_iter()
+        .filter(|d| d.status == "INDEXED")
+        .map(|d| (d.key, d.etag))
+        .collect();
+    indexed.sort();
+    let failed: Vec<String> = stack
+        .emulator()
+        .documents(knowledge_base_id, data_source_id)
+        .await?
+        .into_iter()
+        .filter(|d| d.status != "INDEXED")
+        .map(|d| d.key)
+        .collect();
+    let in_s3: Vec<(String, String)> = observe::s3_objects(stack, prefix)
+        .await?
+        .into_iter()
+        .filter(|(k, _)| !failed.contains(k))
+        .collect();
+    if indexed == in_s3 {
+        Ok(indexed.len())
+    } else {
+        let missing: Vec<_> = in_s3.iter().filter(|o| !indexed.contains(o)).collect();
+        let extra: Vec<_> = indexed.iter().filter(|o| !in_s3.contains(o)).collect();
+        Err(format!("index of {knowledge_base_id}/{data_source_id} differs from s3://{}/{prefix}: missing {missing:?}, extra {extra:?}", stack.info.bucket))
+    }
+}
+
+/// Jobs this stack started (not foreign ones) on a data source.
+pub fn service_jobs<'a>(jobs: &'a [EmulatedJob], data_source_id: &str) -> Vec<&'a EmulatedJob> {
+    jobs.iter()
+        .filter(|j| j.origin == "api" && j.data_source_id.as_deref() == Some(data_source_id))
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! The local stack, seen from Rust: [`stack::LocalStack`] starts `local/stack.py` (moto, the
+//! function host, the Bedrock Agent emulator, everything template.yaml declares) and hands out
+//! SDK clients for it; [`emulator`] reads and steers the emulator; [`observe`] reads what the
+//! service wrote; [`invariants`] checks the guarantees of the README against all of it.
+
+pub mod demo;
+pub mod emulator;
+pub mod invariants;
+pub mod observe;
+pub mod stack;
+
+pub use stack::{LocalStack, StackError, StackInfo, StackOptions};

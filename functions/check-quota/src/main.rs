@@ -1,0 +1,37 @@
+//! check-quota: decides whether the round may start its job now, or how long to wait.
+
+mod handler;
+
+use kb_autosync_aws::{
+    clients::AwsClients, config, executions::Executions, knowledge_base::KnowledgeBase,
+    sources_table::SourcesTable,
+};
+use kb_autosync_core::workflow::WorkflowState;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    kb_autosync_aws::logging::init();
+    let handler = match build().await {
+        Ok(handler) => handler,
+        Err(err) => {
+            tracing::error!(error = %err, "check-quota cannot start");
+            return Err(err);
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<WorkflowState>| async move { handler.handle(event.payload).await },
+    ))
+    .await
+}
+
+async fn build() -> Result<handler::CheckQuota, Error> {
+    let aws = AwsClients::from_env().await;
+    Ok(handler::CheckQuota {
+        knowledge_base: KnowledgeBase::new(aws.bedrock.clone()),
+        sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
+        executions: Executions::new(aws.sfn.clone(), config::state_machine_arn()?),
+        quota: config::ingestion_quota()?,
+    })
+}

@@ -1,0 +1,49 @@
+//! event-processor: S3 change events (EventBridge via the change events queue, or direct) ->
+//! change records in the tracking table -> sync requests on the sync queue.
+
+mod handler;
+
+use kb_autosync_aws::{
+    clients::AwsClients, config, knowledge_base::KnowledgeBase, route_resolution,
+};
+use kb_autosync_aws::{
+    sources_table::SourcesTable, sync_queue::SyncQueue, tracking_table::TrackingTable,
+};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    kb_autosync_aws::logging::init();
+    let handler = match build().await {
+        Ok(handler) => handler,
+        Err(err) => {
+            tracing::error!(error = %err, "event-processor cannot start");
+            return Err(err);
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        handler.handle(event.payload).await
+    }))
+    .await
+}
+
+async fn build() -> Result<handler::EventProcessor, Error> {
+    let aws = AwsClients::from_env().await;
+    let routes = config::routes()?;
+    let routes =
+        route_resolution::resolve_routes(&routes, &KnowledgeBase::new(aws.bedrock.clone())).await?;
+    tracing::info!(routes = %routes.summary(), "routes");
+    Ok(handler::EventProcessor {
+        routes,
+        tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
+        sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
+        queue: SyncQueue::new(
+            aws.sqs.clone(),
+            config::sync_queue_url()?,
+            config::sync_delay_seconds()?,
+        ),
+        retention_days: config::retention_days()?,
+        metrics: kb_autosync_aws::metrics::Metrics::new(config::metrics_namespace()),
+    })
+}

@@ -1,0 +1,337 @@
+use kb_autosync_aws::knowledge_base::KnowledgeBase;
+use kb_autosync_aws::metadata_table::{JobStart, MetadataTable};
+use kb_autosync_aws::metrics::{Metrics, JOBS_STARTED};
+use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
+use kb_autosync_aws::TaskError;
+use kb_autosync_core::quota::IngestionQuota;
+use kb_autosync_core::start_error::ErrorClass;
+use kb_autosync_core::workflow::{StartedJob, WorkflowState};
+
+pub struct StartSync {
+    pub knowledge_base: KnowledgeBase,
+    pub sources: SourcesTable,
+    pub jobs: MetadataTable,
+    pub quota: IngestionQuota,
+    pub metrics: Metrics,
+}
+
+impl StartSync {
+    /// Order matters: the counters are pinned BEFORE the job starts, so the job covers every
+    /// change numbered up to the cutoff, and the lease is released only if no request arrived
+    /// after the pin. A retried task pins nothing new and gets the same job back (client token).
+    pub async fn handle(&self, state: WorkflowState) -> Result<StartedJob, TaskError> {
+        let source = state.input.source();
+        let execution = &state.input.execution_name;
+        let attempt = state.next_attempt();
+        let token = state.client_token(attempt);
+
+        let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
+            if e.is("ConditionalCheckFailedException") {
+                TaskError::new(ErrorClass::NotRetryable, format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
+            } else {
+                e.into()
+            }
+        })?;
+
+        let now = kb_autosync_aws::now_ms();
+        match self
+            .sources
+            .acquire_slot(
+                &source,
+                execution,
+                now,
+                self.quota.max_concurrent_jobs_per_account,
+                self.quota.start_min_interval_ms,
+            )
+            .await?
+        {
+            SlotOutcome::Acquired => {}
+            SlotOutcome::Busy(slots) => {
+                let holders: Vec<String> = slots
+                    .holders
+                    .iter()
+                    .map(|h| format!("{} ({})", h.knowledge_base_id, h.execution_name))
+                    .collect();
+                return Err(TaskError::new(
+                    ErrorClass::Busy,
+                    format!("job slot for {source} not available: held [{}], account limit {}, last start {:?} ms ago", holders.join(", "), self.quota.max_concurrent_jobs_per_account, slots.last_start_ms.map(|t| now - t)),
+                ));
+            }
+        }
+
+        let description = format!(
+            "kb-autosync {execution} attempt {attempt}: changes up to #{}",
+            snapshot.cutoff_seq
+        );
+        let job = match self
+            .knowledge_base
+            .start_job(&source, &token, &description)
+            .await
+        {
+            Ok(job) => job,
+            Err(err) => {
+                // Keep the slot on throttling (the retry takes it again); give it back otherwise.
+                if err.class != ErrorClass::Throttled {
+                    self.sources
+                        .release_slot(&source.knowledge_base_id, execution)
+                        .await?;
+                }
+                tracing::warn!(%source, %execution, class = ?err.class, error = %err, "StartIngestionJob refused");
+                return Err(TaskError::new(err.class, err.to_string()));
+            }
+        };
+
+        self.jobs
+            .record_start(&JobStart {
+                job_id: &job.job_id,
+                source: &source,
+                status: &job.status,
+                started_at: &job.started_at,
+                execution_name: execution,
+                attempt,
+                client_token: &token,
+                target_seq: snapshot.target_seq,
+                cutoff_seq: snapshot.cutoff_seq,
+            })
+            .await?;
+        self.metrics.count(JOBS_STARTED, 1, &source);
+        tracing::info!(%source, %execution, job_id = %job.job_id, attempt, target_seq = snapshot.target_seq, cutoff_seq = snapshot.cutoff_seq, "ingestion job started");
+        Ok(StartedJob {
+            job_id: job.job_id,
+            attempt,
+            client_token: token,
+            target_seq: snapshot.target_seq,
+            target_seq_text: snapshot.target_seq.to_string(),
+            cutoff_seq: snapshot.cutoff_seq,
+            started_at: job.started_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_bedrockagent::operation::start_ingestion_job::{
+        StartIngestionJobError, StartIngestionJobOutput,
+    };
+    use aws_sdk_bedrockagent::types::{IngestionJob, IngestionJobStatus};
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use aws_smithy_types::DateTime;
+    use kb_autosync_aws::knowledge_base::KnowledgeBase;
+
+    use super::*;
+
+    fn state() -> WorkflowState {
+        serde_json::from_value(serde_json::json!({
+            "knowledge_base_id": "KB", "data_source_id": "DS", "round": 1, "execution_name": "KB-DS-r1", "source_key": "KB#DS",
+            "settings": {"monitor_interval_seconds": 1, "quota_wait_seconds": 1, "max_job_attempts": 2, "retry_backoff_seconds": 1}
+        }))
+        .unwrap()
+    }
+
+    fn n(v: u64) -> AttributeValue {
+        AttributeValue::N(v.to_string())
+    }
+
+    fn condition_failed() -> UpdateItemError {
+        UpdateItemError::ConditionalCheckFailedException(
+            aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ConditionalCheckFailedException")
+                        .build(),
+                )
+                .build(),
+        )
+    }
+
+    struct Mocks {
+        release: Rule,
+        start: Rule,
+        record: Rule,
+    }
+
+    /// `slot_free`: the slot acquisition succeeds; `start`: what StartIngestionJob answers.
+    fn start_sync(
+        slot_free: bool,
+        start: Result<(), &'static str>,
+    ) -> (StartSync, Mocks, Vec<Rule>) {
+        let read = mock!(aws_sdk_dynamodb::Client::get_item)
+            .match_requests(|r| {
+                r.key().and_then(|k| k.get("source_id")) == Some(&AttributeValue::S("KB#DS".into()))
+            })
+            .then_output(|| {
+                GetItemOutput::builder()
+                    .set_item(Some(HashMap::from([
+                        ("requested_seq".to_string(), n(12)),
+                        ("change_seq".to_string(), n(40)),
+                        (
+                            "active_execution".to_string(),
+                            AttributeValue::S("KB-DS-r1".into()),
+                        ),
+                    ])))
+                    .build()
+            });
+        let snapshot = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| {
+                r.update_expression()
+                    == Some("SET snapshots.#token = if_not_exists(snapshots.#token, :snap)")
+                    && r.expression_attribute_names()
+                        .and_then(|n| n.get("#token"))
+                        .is_some_and(|t| t.starts_with("KB-DS-r1-p0-a1-"))
+            })
+            .then_output(|| {
+                let snap = AttributeValue::M(HashMap::from([
+                    ("target_seq".to_string(), n(12)),
+                    ("cutoff_seq".to_string(), n(40)),
+                ]));
+                let snapshots = AttributeValue::M(HashMap::from([(state().client_token(1), snap)]));
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(HashMap::from([("snapshots".to_string(), snapshots)])))
+                    .build()
+            });
+        let acquire = mock!(aws_sdk_dynamodb::Client::update_item).match_requests(|r| {
+            r.update_expression() == Some("SET holders.#kb = :holder, last_start_ms = :now")
+        });
+        let acquire = if slot_free {
+            acquire.then_output(|| UpdateItemOutput::builder().build())
+        } else {
+            acquire.then_error(condition_failed)
+        };
+        let slots = mock!(aws_sdk_dynamodb::Client::get_item)
+            .match_requests(|r| {
+                r.key().and_then(|k| k.get("source_id")) == Some(&AttributeValue::S("SLOTS".into()))
+            })
+            .then_output(|| {
+                let holder = AttributeValue::M(HashMap::from([(
+                    "execution".to_string(),
+                    AttributeValue::S("KB-OTHER-r3".into()),
+                )]));
+                GetItemOutput::builder()
+                    .set_item(Some(HashMap::from([(
+                        "holders".to_string(),
+                        AttributeValue::M(HashMap::from([("KB".to_string(), holder)])),
+                    )])))
+                    .build()
+            });
+        let release = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("REMOVE holders.#kb"))
+            .then_output(|| UpdateItemOutput::builder().build());
+        let record = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.key().and_then(|k| k.get("job_id")).is_some())
+            .then_output(|| UpdateItemOutput::builder().build());
+        let bedrock_start = mock!(aws_sdk_bedrockagent::Client::start_ingestion_job)
+            .match_requests(|r| {
+                r.client_token()
+                    .is_some_and(|t| t.starts_with("KB-DS-r1-p0-a1-"))
+            });
+        let bedrock_start = match start {
+            Ok(()) => bedrock_start.then_output(|| {
+                let job = IngestionJob::builder()
+                    .knowledge_base_id("KB")
+                    .data_source_id("DS")
+                    .ingestion_job_id("JOB1")
+                    .status(IngestionJobStatus::Starting)
+                    .started_at(DateTime::from_secs(1_700_000_000))
+                    .updated_at(DateTime::from_secs(1_700_000_000))
+                    .build()
+                    .unwrap();
+                StartIngestionJobOutput::builder()
+                    .ingestion_job(job)
+                    .build()
+            }),
+            Err(code) => bedrock_start.then_error(move || match code {
+                "ThrottlingException" => StartIngestionJobError::ThrottlingException(
+                    aws_sdk_bedrockagent::types::error::ThrottlingException::builder()
+                        .message("rate")
+                        .meta(ErrorMetadata::builder().code(code).message("rate").build())
+                        .build(),
+                ),
+                _ => StartIngestionJobError::ConflictException(
+                    aws_sdk_bedrockagent::types::error::ConflictException::builder()
+                        .message("busy")
+                        .meta(ErrorMetadata::builder().code(code).message("busy").build())
+                        .build(),
+                ),
+            }),
+        };
+        let dynamo = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&read, &snapshot, &acquire, &slots, &release, &record]
+        );
+        let bedrock = mock_client!(aws_sdk_bedrockagent, RuleMode::MatchAny, [&bedrock_start]);
+        let handler = StartSync {
+            knowledge_base: KnowledgeBase::new(bedrock),
+            sources: SourcesTable::new(dynamo.clone(), "sources"),
+            jobs: MetadataTable::new(dynamo, "jobs", 1),
+            quota: IngestionQuota::default(),
+            metrics: Metrics::new("Test"),
+        };
+        (
+            handler,
+            Mocks {
+                release,
+                start: bedrock_start,
+                record,
+            },
+            vec![read, snapshot, acquire, slots],
+        )
+    }
+
+    #[tokio::test]
+    async fn starts_the_job_with_the_pinned_counters_and_records_it() {
+        let (handler, mocks, _) = start_sync(true, Ok(()));
+        let job = handler.handle(state()).await.unwrap();
+        assert_eq!(
+            (
+                job.job_id.as_str(),
+                job.attempt,
+                job.target_seq,
+                job.cutoff_seq
+            ),
+            ("JOB1", 1, 12, 40)
+        );
+        assert_eq!(job.target_seq_text, "12");
+        assert_eq!(job.client_token, state().client_token(1));
+        assert_eq!(
+            (
+                mocks.start.num_calls(),
+                mocks.record.num_calls(),
+                mocks.release.num_calls()
+            ),
+            (1, 1, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_busy_slot_waits_without_calling_bedrock() {
+        let (handler, mocks, _) = start_sync(false, Ok(()));
+        let err = handler.handle(state()).await.unwrap_err();
+        assert_eq!(err.error_type, "DataSourceBusy");
+        assert!(err.message.contains("KB-OTHER-r3"), "{}", err.message);
+        assert_eq!(mocks.start.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_from_a_job_started_elsewhere_is_busy_and_frees_the_slot() {
+        let (handler, mocks, _) = start_sync(true, Err("ConflictException"));
+        let err = handler.handle(state()).await.unwrap_err();
+        assert_eq!(err.error_type, "DataSourceBusy");
+        assert_eq!(mocks.release.num_calls(), 1);
+        assert_eq!(mocks.record.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_the_slot_kept() {
+        let (handler, mocks, _) = start_sync(true, Err("ThrottlingException"));
+        let err = handler.handle(state()).await.unwrap_err();
+        assert_eq!(err.error_type, "ThrottlingException");
+        assert_eq!(mocks.release.num_calls(), 0);
+    }
+}

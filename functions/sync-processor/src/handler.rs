@@ -1,0 +1,116 @@
+use std::collections::BTreeMap;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use kb_autosync_aws::metrics::{Metrics, OLDEST_PENDING_AGE};
+use kb_autosync_aws::tracking_table::TrackingTable;
+use kb_autosync_core::sync_request::SyncRequest;
+use kb_autosync_core::SourceId;
+
+use crate::round::Rounds;
+
+pub struct SyncProcessor {
+    pub rounds: Rounds,
+    pub tracking: TrackingTable,
+    pub metrics: Metrics,
+}
+
+impl SyncProcessor {
+    /// Groups the batch by data source so k requests cost one counter bump and one lease check.
+    /// A message is acknowledged only once a running execution covers it.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failures: Vec<String> = Vec::new();
+        let mut by_source: BTreeMap<SourceId, Vec<String>> = BTreeMap::new();
+        let mut sweeps: Vec<String> = Vec::new();
+        for (index, message) in event.records.into_iter().enumerate() {
+            let id = message
+                .message_id
+                .unwrap_or_else(|| format!("missing-message-id-{index}"));
+            match SyncRequest::parse(message.body.as_deref().unwrap_or_default()) {
+                Ok(SyncRequest::Sweep) => sweeps.push(id),
+                Ok(request) => {
+                    if let Some(source) = request.source() {
+                        by_source.entry(source).or_default().push(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, "malformed sync request: leaving it for the dead-letter queue");
+                    failures.push(id);
+                }
+            }
+        }
+        for (source, ids) in by_source {
+            match self.rounds.ensure_running(&source, ids.len() as u64).await {
+                Ok(execution) => {
+                    tracing::info!(%source, requests = ids.len(), %execution, "sync requests covered by a running execution")
+                }
+                Err(e) => {
+                    tracing::warn!(%source, requests = ids.len(), error = %e, "sync requests not covered yet: they will be retried");
+                    failures.extend(ids);
+                }
+            }
+        }
+        if !sweeps.is_empty() {
+            if let Err(e) = self.sweep().await {
+                tracing::error!(error = %e, "anti-entropy sweep failed: it will be retried");
+                failures.extend(sweeps);
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+
+    /// Anti-entropy: every data source with a PENDING change and no running execution gets a
+    /// round. The backstop for executions stopped by hand and requests that reached the DLQ.
+    async fn sweep(&self) -> Result<(), String> {
+        let sources = self
+            .rounds
+            .sources
+            .all_sources()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut errors = Vec::new();
+        for (source, _lease) in sources {
+            let oldest = match self.tracking.oldest_pending(&source).await {
+                Ok(oldest) => oldest,
+                Err(e) => {
+                    errors.push(format!("{source}: {e}"));
+                    continue;
+                }
+            };
+            let age = oldest
+                .as_ref()
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c.timestamp).ok())
+                .map(|t| {
+                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                        .num_milliseconds()
+                        .max(0) as f64
+                        / 1000.0
+                })
+                .unwrap_or(0.0);
+            self.metrics
+                .emit(OLDEST_PENDING_AGE, age, "Seconds", &source);
+            if oldest.is_none() {
+                continue;
+            }
+            match self.rounds.ensure_running(&source, 1).await {
+                Ok(execution) => {
+                    tracing::info!(%source, %execution, oldest_pending_age_seconds = age, "sweep: pending changes are covered by a running execution")
+                }
+                Err(e) => errors.push(format!("{source}: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}

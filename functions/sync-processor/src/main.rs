@@ -1,0 +1,41 @@
+//! sync-processor: sync requests (SQS) -> per data source, count them, claim or heal the lease,
+//! start one state machine execution per round.
+
+mod handler;
+mod round;
+
+use aws_lambda_events::sqs::SqsEvent;
+use kb_autosync_aws::{clients::AwsClients, config, executions::Executions, metrics::Metrics};
+use kb_autosync_aws::{sources_table::SourcesTable, tracking_table::TrackingTable};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    kb_autosync_aws::logging::init();
+    let handler = match build().await {
+        Ok(handler) => handler,
+        Err(err) => {
+            tracing::error!(error = %err, "sync-processor cannot start");
+            return Err(err);
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, kb_autosync_aws::TaskError>(handler.handle(event.payload).await)
+    }))
+    .await
+}
+
+async fn build() -> Result<handler::SyncProcessor, Error> {
+    let aws = AwsClients::from_env().await;
+    Ok(handler::SyncProcessor {
+        rounds: round::Rounds {
+            sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
+            executions: Executions::new(aws.sfn.clone(), config::state_machine_arn()?),
+            settings: config::workflow_settings()?,
+            claim_grace_ms: config::lease_claim_grace_ms()?,
+        },
+        tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
+        metrics: Metrics::new(config::metrics_namespace()),
+    })
+}

@@ -1,0 +1,166 @@
+"""Patches to moto 5.2.5, applied in-process.
+
+1. `LambdaBackend.invoke` forwards to the function host (no Docker). A function error comes back
+   as moto's Lambda API would return it from AWS: header `X-Amz-Function-Error: Unhandled` and
+   the body `{"errorType": ..., "errorMessage": ...}`; moto's Step Functions interpreter takes
+   `errorType` as the error name, so Retry/Catch on e.g. "ThrottlingException" match it.
+   `InvocationType: Event` runs in the background (202), `DryRun` does nothing (204).
+2. S3 -> EventBridge events: moto gives every event the same `id` and `sequencer`. The patched
+   sender gives each event a fresh UUID `id` and a sequencer that increases strictly (one
+   counter for the whole process, fixed-width upper-case hex, so it also increases per key when
+   compared as strings, as AWS documents). Everything else is what moto emits (`eTag`,
+   `version-id` "null", `request-id`, `reason`, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from .errors import StackError
+from .function_host import FunctionHost, error_payload
+
+log = logging.getLogger("kbstack.moto_patches")
+
+_host: FunctionHost | None = None
+_installed = False
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def set_host(host: FunctionHost | None) -> None:
+    global _host
+    _host = host
+
+
+def next_sequencer() -> str:
+    """Strictly increasing, 16 upper-case hex digits (AWS sequencers are hex strings)."""
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(_last_seq + 1, time.time_ns())
+        return f"{_last_seq:016X}"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if headers is None:
+        return None
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        return None
+    value = getter(name)
+    if value is None and isinstance(headers, dict):
+        lower = name.lower()
+        for key, val in headers.items():
+            if key.lower() == lower:
+                return val
+    return value
+
+
+def _invoke(self, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any):
+    fn = self.get_function(function_name, qualifier)  # raises ResourceNotFound like moto
+    if isinstance(body, str):
+        payload = body.encode()
+    else:
+        payload = body or b""
+    if not payload:
+        payload = b"{}"
+    pool = _host.get(fn.function_name) if _host is not None else None
+    invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    if invocation_type == "DryRun":
+        return b""
+    if pool is None:
+        result = error_payload(
+            "Runtime.InvalidEntrypoint",
+            f"function {fn.function_name} is not hosted by the local stack (its binary was not found)",
+        )
+        if invocation_type == "Event":
+            return b""
+        response_headers["x-amz-function-error"] = "Unhandled"
+        response_headers["Content-Length"] = str(len(result))
+        return result
+    if invocation_type == "Event":
+        def run() -> None:
+            inv = pool.invoke(payload)
+            if inv.errored:
+                log.warning("async invocation of %s failed: %s", fn.function_name, inv.result[:500])
+
+        threading.Thread(target=run, daemon=True, name=f"async-{fn.function_name}").start()
+        return b""
+    inv = pool.invoke(payload)
+    if inv.errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    response_headers["Content-Length"] = str(len(inv.result))
+    return inv.result
+
+
+def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+    # Same as moto.s3.notifications._send_event_bridge_message, with a unique id and sequencer.
+    try:
+        from moto.events.models import events_backends
+        from moto.events.utils import _BASE_EVENT_MESSAGE
+        from moto.core.utils import unix_time
+        from moto.s3.notifications import _detail_type
+
+        event = copy.deepcopy(_BASE_EVENT_MESSAGE)
+        event["id"] = str(uuid.uuid4())
+        event["detail-type"] = _detail_type(event_name)
+        event["source"] = "aws.s3"
+        event["account"] = account_id
+        event["time"] = unix_time()
+        event["region"] = bucket.region_name
+        event["resources"] = [bucket.arn]
+        event["detail"] = {
+            "version": "0",
+            "bucket": {"name": bucket.name},
+            "object": {
+                "key": key.name,
+                "size": key.size,
+                "eTag": key.etag.replace('"', ""),
+                "version-id": key.version_id,
+                "sequencer": next_sequencer(),
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": event_name.split(":")[1],
+        }
+        events_backend = events_backends[account_id][bucket.region_name]
+        for event_bus in list(events_backend.event_buses.values()):
+            for rule in list(event_bus.rules.values()):
+                rule.send_to_targets(event, transform_input=False)
+    except Exception:  # noqa: BLE001 - asynchronous in AWS: never fail the S3 call
+        log.exception("S3 EventBridge notification failed")
+
+
+def install(host: FunctionHost | None = None) -> None:
+    """Apply both patches (idempotent) and point Lambda Invoke at `host`."""
+    global _installed
+    import moto
+
+    if moto.__version__ != "5.2.5":
+        log.warning("moto %s: the local stack's patches were written for moto 5.2.5", moto.__version__)
+    if host is not None:
+        set_host(host)
+    if _installed:
+        return
+    try:
+        from moto.awslambda import models as lambda_models
+        from moto.s3 import notifications
+    except ImportError as exc:  # pragma: no cover
+        raise StackError(f"moto internals changed ({exc}): install moto==5.2.5 (tools/requirements-stack.txt)") from None
+    if not hasattr(lambda_models.LambdaBackend, "invoke") or not hasattr(notifications, "_send_event_bridge_message"):
+        raise StackError("moto internals changed: install moto==5.2.5 (tools/requirements-stack.txt)")
+    lambda_models.LambdaBackend.invoke = _invoke
+    try:  # the backend moto uses when config lambda.use_docker is false
+        from moto.awslambda_simple import models as simple_models
+
+        simple_models.LambdaSimpleBackend.invoke = _invoke
+    except ImportError:  # pragma: no cover
+        pass
+    notifications._send_event_bridge_message = _send_event_bridge_message
+    _installed = True

@@ -1,0 +1,105 @@
+//! Shared set-up of the end-to-end suites: a fresh local stack per test, with second-scale
+//! timings and a Bedrock emulator running 10x faster than Bedrock.
+
+use std::time::Duration;
+
+use kb_autosync_core::change::ChangeRecord;
+use kb_autosync_local::emulator::EmulatedJob;
+use kb_autosync_local::stack::project_root;
+use kb_autosync_local::{invariants, observe, LocalStack, StackOptions};
+use serde_json::{json, Value};
+
+pub const BUCKET: &str = "kb-autosync-e2e";
+pub const KB: &str = "KBE2E00001";
+pub const DS: &str = "DSE2E00001";
+pub const PREFIX: &str = "docs/";
+
+/// One knowledge base with one data source on `docs/`.
+pub fn single_source_config() -> Value {
+    json!({
+        "knowledge_bases": [{"id": KB, "name": "e2e-kb", "data_sources": [
+            {"id": DS, "name": "e2e-docs", "bucket_arn": format!("arn:aws:s3:::{BUCKET}"), "inclusion_prefixes": [PREFIX]}
+        ]}],
+        "jobs": {"starting_seconds": 5, "base_duration_seconds": 20, "per_document_seconds": 0.05, "stopping_seconds": 5}
+    })
+}
+
+pub fn options(test: &str) -> StackOptions {
+    let mut env = kb_autosync_local::demo::fast_timings();
+    env.push(("MAX_JOB_ATTEMPTS".into(), "2".into()));
+    StackOptions {
+        state_dir: project_root().join(".local/e2e").join(test),
+        params: vec![
+            ("KnowledgeBaseId".into(), KB.into()),
+            ("DataSourceId".into(), DS.into()),
+            ("S3BucketName".into(), BUCKET.into()),
+            ("S3KeyPrefix".into(), PREFIX.into()),
+        ],
+        env,
+        emulator_config: Some(single_source_config()),
+        time_scale: 10.0,
+        workers: 2,
+        sweep_every_seconds: None,
+    }
+}
+
+pub async fn start(options: StackOptions) -> LocalStack {
+    match LocalStack::start(options).await {
+        Ok(stack) => stack,
+        Err(e) => panic!("local stack did not start: {e}"),
+    }
+}
+
+pub async fn put(stack: &LocalStack, key: &str, body: &str) {
+    observe::put_object(stack, key, body.as_bytes())
+        .await
+        .unwrap();
+}
+
+pub async fn settle(stack: &LocalStack) -> Vec<ChangeRecord> {
+    match invariants::wait_until_settled(stack, Duration::from_secs(240)).await {
+        Ok(changes) => changes,
+        Err(e) => panic!("{e}\nlogs: {}", stack.info.logs_dir.display()),
+    }
+}
+
+pub async fn jobs(stack: &LocalStack) -> Vec<EmulatedJob> {
+    stack.emulator().jobs().await.unwrap()
+}
+
+/// Every change SYNCED by a COMPLETE job that started after it; no overlapping jobs per
+/// knowledge base; the index equals S3.
+pub async fn assert_all_synced(stack: &LocalStack, changes: &[ChangeRecord]) {
+    let jobs = jobs(stack).await;
+    if let Err(e) = invariants::every_change_synced_by_a_later_job(changes, &jobs) {
+        panic!("lost or unsynced changes:\n{e}");
+    }
+    invariants::no_overlapping_jobs_per_knowledge_base(&jobs).unwrap();
+}
+
+pub async fn assert_index_matches_s3(
+    stack: &LocalStack,
+    kb: &str,
+    ds: &str,
+    prefix: &str,
+) -> usize {
+    invariants::index_matches_s3(stack, kb, ds, prefix)
+        .await
+        .unwrap()
+}
+
+/// Polls `check` every 200 ms until it is true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {} s waiting for {what}", timeout.as_secs());
+}
