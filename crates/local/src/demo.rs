@@ -40,6 +40,7 @@ pub fn demo_options(state_dir: PathBuf) -> StackOptions {
         time_scale: 10.0,
         workers: 2,
         sweep_every_seconds: Some(60),
+        overrides: Vec::new(),
     }
 }
 

@@ -56,6 +56,9 @@ pub struct StackOptions {
     pub time_scale: f64,
     pub workers: u32,
     pub sweep_every_seconds: Option<u64>,
+    /// Resource property overrides (`ChangeEventsQueue.VisibilityTimeout` = `1`), for tests
+    /// that need redelivery in seconds rather than minutes.
+    pub overrides: Vec<(String, String)>,
 }
 
 pub struct LocalStack {
@@ -111,6 +114,9 @@ impl LocalStack {
         }
         for (key, value) in &options.env {
             command.arg("--env").arg(format!("{key}={value}"));
+        }
+        for (key, value) in &options.overrides {
+            command.arg("--override").arg(format!("{key}={value}"));
         }
         if let Some(config) = &options.emulator_config {
             let path = options.state_dir.join("emulator-config.json");

@@ -40,7 +40,15 @@ pub fn options(test: &str) -> StackOptions {
         time_scale: 10.0,
         workers: 2,
         sweep_every_seconds: None,
+        overrides: Vec::new(),
     }
+}
+
+/// The emulator's count of errors of one type returned by StartIngestionJob.
+pub async fn start_job_errors(stack: &LocalStack, error_type: &str) -> u64 {
+    let state = stack.emulator().state().await.unwrap();
+    let by_op = &state["errors_by_operation"]["StartIngestionJob"];
+    by_op[error_type].as_u64().unwrap_or(0)
 }
 
 pub async fn start(options: StackOptions) -> LocalStack {
