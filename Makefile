@@ -60,7 +60,7 @@ unit: $(VENV)/.installed
 
 e2e: build $(VENV)/.installed
 	@echo "==> end-to-end tests on the local stack"
-	cargo test -p kb-autosync-e2e -- --test-threads=1
+	cargo test -p kb-autosync-e2e --no-fail-fast -- --test-threads=1
 
 package: $(VENV)/.installed
 	@echo "==> Lambda packages (arm64, release)"

@@ -23,6 +23,7 @@ Examples:
 """
 
 import argparse
+import http
 import http.server
 import json
 import math
@@ -108,6 +109,9 @@ def _data_source():
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, and each reply in one write: otherwise Nagle + the client's delayed ACK add
+    # ~40 ms to every stubbed AWS call.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):  # quiet
         pass
@@ -118,11 +122,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _reply(self, status, obj):
         data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        head = (f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+        self.wfile.write(head.encode() + data)  # headers and body in one write
 
     def _handle(self, method):
         now = time.perf_counter()
