@@ -66,6 +66,10 @@ pub struct StartedJob {
     /// `change_seq` read before the job started: the job covers changes numbered up to it.
     pub cutoff_seq: u64,
     pub started_at: String,
+    /// True when no job was needed: the round went again, but no change was recorded since the
+    /// previous job's counters were pinned, so that job already covered everything.
+    #[serde(default)]
+    pub skipped: bool,
 }
 
 /// What monitor-sync returns after a poll (stored at `$.monitor`).
@@ -132,6 +136,9 @@ pub struct WorkflowState {
     /// `target_seq` of the previous iteration of this round (set when the round goes again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_target: Option<String>,
+    /// `cutoff_seq` of the previous iteration's job (set when the round goes again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_cutoff: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<CaughtError>,
 }
@@ -185,7 +192,7 @@ mod tests {
     }
 
     fn job(attempt: u32) -> serde_json::Value {
-        json!({"job_id": "J1", "attempt": attempt, "client_token": "t", "target_seq": 3, "target_seq_text": "3", "cutoff_seq": 3, "started_at": "x"})
+        json!({"job_id": "J1", "attempt": attempt, "client_token": "t", "target_seq": 3, "target_seq_text": "3", "cutoff_seq": 3, "started_at": "x", "skipped": false})
     }
 
     #[test]

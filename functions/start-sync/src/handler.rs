@@ -33,6 +33,22 @@ impl StartSync {
             }
         })?;
 
+        if state.previous_cutoff == Some(snapshot.cutoff_seq) {
+            // The round goes again because requests were counted during the previous job, but
+            // every change they announced was numbered before that job's pin: nothing to ingest.
+            tracing::info!(%source, %execution, cutoff_seq = snapshot.cutoff_seq, target_seq = snapshot.target_seq, "no change since the previous job started: releasing without a new job");
+            return Ok(StartedJob {
+                job_id: String::new(),
+                attempt,
+                client_token: token,
+                target_seq: snapshot.target_seq,
+                target_seq_text: snapshot.target_seq.to_string(),
+                cutoff_seq: snapshot.cutoff_seq,
+                started_at: kb_autosync_aws::now_rfc3339(),
+                skipped: true,
+            });
+        }
+
         let now = kb_autosync_aws::now_ms();
         match self
             .sources
@@ -104,6 +120,7 @@ impl StartSync {
             target_seq_text: snapshot.target_seq.to_string(),
             cutoff_seq: snapshot.cutoff_seq,
             started_at: job.started_at,
+            skipped: false,
         })
     }
 }
@@ -307,6 +324,31 @@ mod tests {
             ),
             (1, 1, 0)
         );
+    }
+
+    #[tokio::test]
+    async fn a_round_going_again_without_new_changes_starts_no_job() {
+        let (handler, mocks, _) = start_sync(true, Ok(()));
+        let mut again = state();
+        again.previous_target = Some("0".into());
+        again.previous_cutoff = Some(40);
+        // The memo key differs per iteration; the mock answers any token with cutoff 40.
+        let job = handler.handle(again).await;
+        let job = job.unwrap();
+        assert!(job.skipped);
+        assert_eq!((job.target_seq, job.cutoff_seq), (12, 40));
+        assert_eq!((mocks.start.num_calls(), mocks.record.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_round_going_again_with_new_changes_starts_a_job() {
+        let (handler, mocks, _) = start_sync(true, Ok(()));
+        let mut again = state();
+        again.previous_target = Some("0".into());
+        again.previous_cutoff = Some(39);
+        let job = handler.handle(again).await.unwrap();
+        assert!(!job.skipped);
+        assert_eq!(mocks.start.num_calls(), 1);
     }
 
     #[tokio::test]

@@ -114,6 +114,14 @@ async fn a_burst_of_200_uploads_costs_at_most_two_jobs() {
         jobs.len(),
         jobs.iter().map(|j| &j.ingestion_job_id).collect::<Vec<_>>()
     );
+    // No job is spent on nothing: requests counted after a pin whose changes the job already
+    // covered make the round go again, but start no job.
+    for record in observe::job_records(&stack).await.unwrap() {
+        assert!(
+            record["change_count"].as_u64().unwrap_or(0) > 0,
+            "a job covered no change: {record}"
+        );
+    }
     assert_eq!(assert_index_matches_s3(&stack, KB, DS, PREFIX).await, 200);
 }
 
