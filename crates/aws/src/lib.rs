@@ -19,6 +19,22 @@ pub mod tracking_table;
 pub use error::AwsError;
 pub use task_error::TaskError;
 
+/// The SQS partial batch response naming the messages to retry (ReportBatchItemFailures).
+pub fn batch_failures(
+    message_ids: impl IntoIterator<Item = String>,
+) -> aws_lambda_events::sqs::SqsBatchResponse {
+    let mut response = aws_lambda_events::sqs::SqsBatchResponse::default();
+    response.batch_item_failures = message_ids
+        .into_iter()
+        .map(|id| {
+            let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
 /// Milliseconds since the Unix epoch, the unit of every timestamp stored as a number.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

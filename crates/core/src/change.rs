@@ -141,6 +141,14 @@ impl ChangeRecord {
     }
 }
 
+/// Seconds a change has waited since it was recorded (0 when its timestamp is unreadable or in
+/// the future): the `OldestPendingChangeAgeSeconds` metric.
+pub fn age_seconds(record: &ChangeRecord, now: DateTime<Utc>) -> f64 {
+    DateTime::parse_from_rfc3339(&record.timestamp)
+        .map(|t| (now - t.with_timezone(&Utc)).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(0.0)
+}
+
 /// A warning for objects Bedrock will refuse, so the log names the file before the job fails it.
 pub fn oversize_warning(change: &ObjectChange) -> Option<String> {
     let size = change.size?;
@@ -224,6 +232,17 @@ mod tests {
             json.get("ingestion_job_id").is_none(),
             "absent, not null: {json}"
         );
+    }
+
+    #[test]
+    fn age_is_measured_from_the_recorded_timestamp() {
+        let at: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let record = ChangeRecord::pending(&change(), &SourceId::new("KB", "DS"), 1, at, 1);
+        assert_eq!(
+            age_seconds(&record, at + chrono::Duration::milliseconds(2500)),
+            2.5
+        );
+        assert_eq!(age_seconds(&record, at - chrono::Duration::seconds(5)), 0.0);
     }
 
     #[test]

@@ -140,23 +140,15 @@ pub async fn index_matches_s3(
     data_source_id: &str,
     prefix: &str,
 ) -> Result<usize, String> {
-    let mut indexed: Vec<(String, String)> = stack
+    let documents = stack
         .emulator()
         .documents(knowledge_base_id, data_source_id)
-        .await?
-        .into_iter()
-        .filter(|d| d.status == "INDEXED")
-        .map(|d| (d.key, d.etag))
-        .collect();
+        .await?;
+    let (indexed, failed): (Vec<_>, Vec<_>) =
+        documents.into_iter().partition(|d| d.status == "INDEXED");
+    let mut indexed: Vec<(String, String)> = indexed.into_iter().map(|d| (d.key, d.etag)).collect();
     indexed.sort();
-    let failed: Vec<String> = stack
-        .emulator()
-        .documents(knowledge_base_id, data_source_id)
-        .await?
-        .into_iter()
-        .filter(|d| d.status != "INDEXED")
-        .map(|d| d.key)
-        .collect();
+    let failed: Vec<String> = failed.into_iter().map(|d| d.key).collect();
     let in_s3: Vec<(String, String)> = observe::s3_objects(stack, prefix)
         .await?
         .into_iter()

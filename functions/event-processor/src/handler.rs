@@ -1,4 +1,3 @@
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use kb_autosync_aws::metrics::{Metrics, CHANGES_RECORDED};
 use kb_autosync_aws::sources_table::SourcesTable;
 use kb_autosync_aws::sync_queue::SyncQueue;
@@ -63,16 +62,10 @@ impl EventProcessor {
                     tracing::error!(error = %e, "sending sync requests failed: the batch will be retried");
                     failures.extend(pending.into_iter().map(|(id, _)| id));
                 }
-                let mut response = SqsBatchResponse::default();
-                response.batch_item_failures = failures
-                    .into_iter()
-                    .map(|id| {
-                        let mut failure = BatchItemFailure::default();
-                        failure.item_identifier = id;
-                        failure
-                    })
-                    .collect();
-                Ok(serde_json::to_value(response).unwrap_or_default())
+                Ok(
+                    serde_json::to_value(kb_autosync_aws::batch_failures(failures))
+                        .unwrap_or_default(),
+                )
             }
         }
     }

@@ -7,7 +7,7 @@ use kb_autosync_aws::notifier::Notifier;
 use kb_autosync_aws::sources_table::SourcesTable;
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
-use kb_autosync_core::change::ChangeRecord;
+use kb_autosync_core::change::{age_seconds, ChangeRecord};
 use kb_autosync_core::event::ChangeType;
 use kb_autosync_core::job::{JobStatus, NextStep, RetryPolicy};
 use kb_autosync_core::notification::{duration_seconds, FailureNotification, JobNotification};
@@ -264,13 +264,7 @@ impl MonitorSync {
     async fn emit_pending_age(&self, source: &SourceId) {
         if let Ok(oldest) = self.tracking.oldest_pending(source).await {
             let age = oldest
-                .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c.timestamp).ok())
-                .map(|t| {
-                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-                        .num_milliseconds()
-                        .max(0) as f64
-                        / 1000.0
-                })
+                .map(|c| age_seconds(&c, chrono::Utc::now()))
                 .unwrap_or(0.0);
             self.metrics
                 .emit(OLDEST_PENDING_AGE, age, "Seconds", source);

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use kb_autosync_aws::metrics::{Metrics, OLDEST_PENDING_AGE};
 use kb_autosync_aws::tracking_table::TrackingTable;
+use kb_autosync_core::change::age_seconds;
 use kb_autosync_core::sync_request::SyncRequest;
 use kb_autosync_core::SourceId;
 
@@ -55,16 +56,7 @@ impl SyncProcessor {
                 failures.extend(sweeps);
             }
         }
-        let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures
-            .into_iter()
-            .map(|id| {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                failure
-            })
-            .collect();
-        response
+        kb_autosync_aws::batch_failures(failures)
     }
 
     /// Anti-entropy: every data source with a PENDING change and no running execution gets a
@@ -87,13 +79,7 @@ impl SyncProcessor {
             };
             let age = oldest
                 .as_ref()
-                .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c.timestamp).ok())
-                .map(|t| {
-                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-                        .num_milliseconds()
-                        .max(0) as f64
-                        / 1000.0
-                })
+                .map(|c| age_seconds(c, chrono::Utc::now()))
                 .unwrap_or(0.0);
             self.metrics
                 .emit(OLDEST_PENDING_AGE, age, "Seconds", &source);

@@ -75,6 +75,26 @@ pub async fn jobs(stack: &LocalStack) -> Vec<EmulatedJob> {
     stack.emulator().jobs().await.unwrap()
 }
 
+/// Waits (up to `timeout`) until exactly `count` changes are recorded, then until they settle.
+pub async fn settle_count(
+    stack: &LocalStack,
+    count: usize,
+    timeout: Duration,
+) -> Vec<ChangeRecord> {
+    eventually(
+        timeout,
+        &format!("{count} changes to be recorded"),
+        || async {
+            observe::changes(stack)
+                .await
+                .map(|c| c.len() == count)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    settle(stack).await
+}
+
 /// Every change SYNCED by a COMPLETE job that started after it; no overlapping jobs per
 /// knowledge base; the index equals S3.
 pub async fn assert_all_synced(stack: &LocalStack, changes: &[ChangeRecord]) {

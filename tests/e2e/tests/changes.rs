@@ -15,9 +15,9 @@ async fn create_overwrite_and_delete_single_files() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].change_type, ChangeType::Create);
     put(&stack, "docs/a.md", "second version").await;
-    settle_count(&stack, 2).await;
+    settle_count(&stack, 2, Duration::from_secs(60)).await;
     observe::delete_object(&stack, "docs/a.md").await.unwrap();
-    let changes = settle_count(&stack, 3).await;
+    let changes = settle_count(&stack, 3, Duration::from_secs(60)).await;
     assert_eq!(
         changes
             .iter()
@@ -52,24 +52,6 @@ async fn create_overwrite_and_delete_single_files() {
         assert_eq!(n.body["knowledge_base_id"], KB);
         assert_eq!(n.body["processed_changes"], 1);
     }
-}
-
-async fn settle_count(
-    stack: &kb_autosync_local::LocalStack,
-    count: usize,
-) -> Vec<kb_autosync_core::change::ChangeRecord> {
-    eventually(
-        Duration::from_secs(60),
-        "the change to be recorded",
-        || async {
-            observe::changes(stack)
-                .await
-                .map(|c| c.len() >= count)
-                .unwrap_or(false)
-        },
-    )
-    .await;
-    settle(stack).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,18 +122,7 @@ async fn a_change_while_a_job_runs_gets_a_follow_up_job() {
     })
     .await;
     put(&stack, "docs/second.txt", "two").await;
-    eventually(
-        Duration::from_secs(30),
-        "the second change to be recorded",
-        || async {
-            observe::changes(&stack)
-                .await
-                .map(|c| c.len() == 2)
-                .unwrap_or(false)
-        },
-    )
-    .await;
-    let changes = settle(&stack).await;
+    let changes = settle_count(&stack, 2, Duration::from_secs(30)).await;
     assert_all_synced(&stack, &changes).await;
     let jobs = jobs(&stack).await;
     assert_eq!(

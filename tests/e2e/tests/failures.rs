@@ -43,14 +43,7 @@ async fn a_failing_job_is_retried_then_reported_failed_and_a_later_job_syncs_the
 
     // The next successful job covers the FAILED change too.
     put(&stack, "docs/lucky.txt", "second").await;
-    eventually(Duration::from_secs(60), "the second change", || async {
-        observe::changes(&stack)
-            .await
-            .map(|c| c.len() == 2)
-            .unwrap_or(false)
-    })
-    .await;
-    let changes = settle(&stack).await;
+    let changes = settle_count(&stack, 2, Duration::from_secs(60)).await;
     assert_all_synced(&stack, &changes).await;
     assert_eq!(assert_index_matches_s3(&stack, KB, DS, PREFIX).await, 2);
 }
@@ -65,14 +58,7 @@ async fn a_document_bedrock_cannot_ingest_is_marked_failed_with_its_reason() {
         .unwrap();
     put(&stack, "docs/good.txt", "fine").await;
     put(&stack, "docs/broken.txt", "not fine").await;
-    eventually(Duration::from_secs(60), "two changes", || async {
-        observe::changes(&stack)
-            .await
-            .map(|c| c.len() == 2)
-            .unwrap_or(false)
-    })
-    .await;
-    let changes = settle(&stack).await;
+    let changes = settle_count(&stack, 2, Duration::from_secs(60)).await;
     let broken = changes.iter().find(|c| c.key == "docs/broken.txt").unwrap();
     let good = changes.iter().find(|c| c.key == "docs/good.txt").unwrap();
     assert_eq!(good.status, ChangeStatus::Synced);

@@ -45,14 +45,7 @@ async fn two_data_sources_of_one_knowledge_base_and_a_second_knowledge_base() {
             .await;
         }
     }
-    eventually(Duration::from_secs(60), "15 changes recorded", || async {
-        observe::changes(&stack)
-            .await
-            .map(|c| c.len() == 15)
-            .unwrap_or(false)
-    })
-    .await;
-    let changes = settle(&stack).await;
+    let changes = settle_count(&stack, 15, Duration::from_secs(60)).await;
     assert_all_synced(&stack, &changes).await;
     for (kb, ds, prefix) in [
         ("KBONE00001", "DSA0000001", "a/"),
