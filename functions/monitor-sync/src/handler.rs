@@ -185,14 +185,10 @@ impl MonitorSync {
         if uris.is_empty() {
             return Ok(HashMap::new());
         }
-        let states = match self.knowledge_base.document_states(source, &uris).await {
-            Ok(states) => states,
-            Err(e) => {
-                // Per-document status is a refinement: without it the job's own status stands.
-                tracing::warn!(%source, error = %e, "cannot read document statuses; marking covered changes by the job status");
-                return Ok(HashMap::new());
-            }
-        };
+        // Without per-document status a change whose document Bedrock failed would be marked
+        // SYNCED: the error goes to the state machine (retried, then the round's changes are
+        // marked FAILED with this reason) instead of being papered over.
+        let states = self.knowledge_base.document_states(source, &uris).await?;
         Ok(states
             .into_iter()
             .filter(|d| d.status == FAILED_DOCUMENT)
@@ -262,12 +258,18 @@ impl MonitorSync {
     }
 
     async fn emit_pending_age(&self, source: &SourceId) {
-        if let Ok(oldest) = self.tracking.oldest_pending(source).await {
-            let age = oldest
-                .map(|c| age_seconds(&c, chrono::Utc::now()))
-                .unwrap_or(0.0);
-            self.metrics
-                .emit(OLDEST_PENDING_AGE, age, "Seconds", source);
+        match self.tracking.oldest_pending(source).await {
+            Ok(oldest) => {
+                let age = oldest
+                    .map(|c| age_seconds(&c, chrono::Utc::now()))
+                    .unwrap_or(0.0);
+                self.metrics
+                    .emit(OLDEST_PENDING_AGE, age, "Seconds", source);
+            }
+            // A metric only: the sweep emits it again within minutes.
+            Err(e) => {
+                tracing::warn!(%source, error = %e, "cannot read the oldest pending change for the age metric")
+            }
         }
     }
 }
