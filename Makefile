@@ -10,14 +10,20 @@ PYTHON     ?= python3
 FUNCTIONS  := event-processor sync-processor check-quota start-sync monitor-sync
 # cargo-lambda and its zig come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# cargo-fuzz, built on the stable toolchain into a project-local root.
+CARGO_FUZZ_VERSION := 0.13.1
+CARGO_LOCAL        := .local/cargo
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SECONDS       ?= 600
 
-.PHONY: help demo up test lint unit e2e package build tools fmt clean-local
+.PHONY: help demo up test lint unit e2e package build tools fmt clean-local fuzz fuzz-smoke
 
 help:
 	@echo "make demo     run the service end to end on the local stack (no AWS account needed)"
 	@echo "make up       start the local stack and keep it up for aws --endpoint-url"
 	@echo "make test     lint + unit tests + end-to-end tests + Lambda packages (what CI runs)"
 	@echo "make package  build the five Lambda functions for arm64 (cargo lambda)"
+	@echo "make fuzz     fuzz every parser of outside input for FUZZ_SECONDS (600) per target"
 
 $(VENV)/.installed: tools/requirements-stack.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.9+ (the local stack runs moto)"; exit 1; }
@@ -68,7 +74,22 @@ package: $(VENV)/.installed
 	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "    %-16s %8.1f KiB\n", f, $$5/1024}'; done
 
-test: lint unit e2e package
+test: lint unit e2e fuzz-smoke package
+
+# Fuzz targets (fuzz/): every parser of outside input. libFuzzer needs a C++ compiler and
+# RUSTC_BOOTSTRAP on the stable toolchain; without them the smoke run is skipped, saying why.
+$(CARGO_LOCAL)/bin/cargo-fuzz:
+	cargo install --locked --version $(CARGO_FUZZ_VERSION) cargo-fuzz --root $(CARGO_LOCAL)
+
+fuzz-smoke:
+	@if ! command -v c++ >/dev/null; then echo "==> fuzz smoke run SKIPPED: no C++ compiler (libFuzzer needs one)"; exit 0; fi; \
+	if ! $(MAKE) --no-print-directory $(CARGO_LOCAL)/bin/cargo-fuzz; then echo "==> fuzz smoke run SKIPPED: cargo-fuzz $(CARGO_FUZZ_VERSION) could not be installed"; exit 0; fi; \
+	echo "==> fuzz smoke run ($(FUZZ_SMOKE_SECONDS) s per target)"; \
+	PATH="$(CURDIR)/$(CARGO_LOCAL)/bin:$$PATH" fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+fuzz: $(CARGO_LOCAL)/bin/cargo-fuzz
+	@echo "==> fuzzing every target for $(FUZZ_SECONDS) s"
+	PATH="$(CURDIR)/$(CARGO_LOCAL)/bin:$$PATH" fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: build $(VENV)/.installed
 	cargo run --quiet -p kb-autosync-local -- demo

@@ -169,9 +169,16 @@ impl WorkflowState {
             attempt
         );
         let digest = hex::encode(&Sha256::digest(readable.as_bytes())[..16]);
-        let mut token = format!("{readable}-{digest}");
-        token.truncate(256);
-        token
+        // The input comes from the state machine: keep only characters Bedrock accepts and leave
+        // room for the digest, which is what keeps tokens of different jobs apart. (Truncating
+        // the whole token by bytes split multi-byte characters and panicked.)
+        let readable: String = readable
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .skip_while(|c| *c == '-')
+            .take(256 - 1 - digest.len())
+            .collect();
+        format!("{readable}-{digest}")
     }
 }
 
@@ -223,6 +230,22 @@ mod tests {
                 "{token}"
             );
         }
+    }
+
+    #[test]
+    fn client_tokens_of_odd_execution_names_stay_valid() {
+        // Found by the workflow_state fuzz target: a multi-byte character at byte 256 panicked.
+        let mut odd = state(json!({}));
+        odd.input.execution_name = format!("a{}", "\u{e9}".repeat(150));
+        let token = odd.client_token(1);
+        assert!((33..=256).contains(&token.len()), "{token}");
+        assert!(token.starts_with('a') && token.is_ascii(), "{token}");
+        let mut long = state(json!({}));
+        long.input.execution_name = "x".repeat(300);
+        let mut longer = long.clone();
+        longer.input.execution_name.push('y');
+        assert_eq!(long.client_token(1).len(), 256);
+        assert_ne!(long.client_token(1), longer.client_token(1));
     }
 
     #[test]
