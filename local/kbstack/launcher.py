@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="environment override for every function, or for one (logical id or binary name before ':')")
     up.add_argument("--override", action="append", default=[], metavar="LOGICALID.PROP[.SUB]=VALUE",
                     help="set a resource property before provisioning (VALUE is YAML), e.g. SyncQueue.VisibilityTimeout=5")
-    up.add_argument("--bin-dir", default=str(REPO / "target" / "debug"))
+    # KB_AUTOSYNC_BIN_DIR lets a caller that cannot pass flags (the benchmark) pick release builds.
+    up.add_argument("--bin-dir", default=os.environ.get("KB_AUTOSYNC_BIN_DIR") or str(REPO / "target" / "debug"))
     up.add_argument("--emulator-bin", default=None, help="default: BIN_DIR/bedrock-emulator")
     up.add_argument("--emulator-config", default=None)
     up.add_argument("--no-emulator", action="store_true", help="do not start the Bedrock Agent emulator")
@@ -258,6 +260,7 @@ class Launcher:
             functions_info[res.logical_id] = {"name": phys.ref, "arn": phys.attrs["Arn"], "binary": spec.binary,
                                               "hosted": path is not None, "log": str(log_path),
                                               "timeout": spec.timeout, "environment": env}
+            self._publish_configuration(phys.ref, spec, env)
             if path is None:
                 continue
             self.host.add(FunctionConfig(
@@ -287,6 +290,7 @@ class Launcher:
             self.pollers.append(SqsPoller(esm, pool, self.client("sqs")).start())
 
         doc = self._stack_json(template, prov, emulator_endpoint, emulator_config_path, functions_info, esms)
+        self._register_stack(template, doc["outputs"])
         tmp = self.state_dir / "stack.json.tmp"
         tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
         tmp.replace(self.state_dir / "stack.json")
@@ -322,6 +326,31 @@ class Launcher:
             elif scope in (spec.logical_id, spec.binary, function_name):
                 env[name] = value
         return env
+
+    def _publish_configuration(self, function_name: str, spec, env: dict[str, str]) -> None:
+        """The function's service configuration as Lambda would report it (GetFunctionConfiguration),
+        without what the runtime injects: operators' tools read the routes from there."""
+        variables = {k: v for k, v in env.items()
+                     if k in spec.environment or not (k.startswith(("AWS_", "_")) or k in ("PATH", "LANG", "TZ"))}
+        self.client("lambda").update_function_configuration(FunctionName=function_name,
+                                                            Environment={"Variables": variables})
+
+    def _register_stack(self, template: Template, outputs: dict[str, Any]) -> None:
+        """A CloudFormation stack of the same name whose parameters and outputs are the local
+        stack's, so tools that find a deployment by stack name (DescribeStacks) find this one. Its
+        only resource is a placeholder: the resources themselves were provisioned above."""
+        body = {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Description": "kb-autosync local stack (resources provisioned by the local stack launcher)",
+            "Parameters": {name: {"Type": "String"} for name in template.parameters},
+            "Resources": {"LocalStackMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {name: {"Value": str(value)} for name, value in outputs.items() if value not in (None, "")},
+        }
+        # moto warns that it does not model the placeholder's type; that is the point of it.
+        warnings.filterwarnings("ignore", message=".*WaitConditionHandle.*")
+        self.client("cloudformation").create_stack(
+            StackName=template.stack_name, TemplateBody=json.dumps(body),
+            Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in template.parameters.items()])
 
     def _stack_json(self, template: Template, prov: Provisioner, emulator_endpoint, emulator_config_path,
                     functions_info, esms) -> dict:

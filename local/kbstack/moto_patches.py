@@ -10,6 +10,9 @@
    counter for the whole process, fixed-width upper-case hex, so it also increases per key when
    compared as strings, as AWS documents). Everything else is what moto emits (`eTag`,
    `version-id` "null", `request-id`, `reason`, ...).
+3. GetBucketNotificationConfiguration: moto stores `EventBridgeConfiguration` but leaves it out of
+   the response, and names the root of an empty answer wrongly; AWS returns
+   `<NotificationConfiguration>` with `<EventBridgeConfiguration/>` when EventBridge delivery is on.
 """
 
 from __future__ import annotations
@@ -137,8 +140,30 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, ke
         log.exception("S3 EventBridge notification failed")
 
 
+_original_get_bucket_notification: Any = None
+
+
+def _get_bucket_notification(self) -> Any:
+    response = _original_get_bucket_notification(self)
+    config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+    status, headers, body = response
+    text = body.decode() if isinstance(body, bytes) else body
+    # A bucket without notifications: moto answers with an empty <GetBucketNotificationResponse/>.
+    text = text.replace("<GetBucketNotificationResponse", "<NotificationConfiguration")
+    if config is None or getattr(config, "event_bridge", None) is None:
+        return status, headers, text
+    element = "<EventBridgeConfiguration/>"
+    if "</NotificationConfiguration>" in text:
+        text = text.replace("</NotificationConfiguration>", element + "</NotificationConfiguration>")
+    else:
+        start = text.index("<NotificationConfiguration")
+        end = text.index("/>", start)
+        text = text[:end] + ">" + element + "</NotificationConfiguration>" + text[end + 2:]
+    return status, headers, text
+
+
 def install(host: FunctionHost | None = None) -> None:
-    """Apply both patches (idempotent) and point Lambda Invoke at `host`."""
+    """Apply the patches (idempotent) and point Lambda Invoke at `host`."""
     global _installed
     import moto
 
@@ -163,4 +188,9 @@ def install(host: FunctionHost | None = None) -> None:
     except ImportError:  # pragma: no cover
         pass
     notifications._send_event_bridge_message = _send_event_bridge_message
+    global _original_get_bucket_notification
+    from moto.s3.responses import S3Response
+
+    _original_get_bucket_notification = S3Response.get_bucket_notification
+    S3Response.get_bucket_notification = _get_bucket_notification
     _installed = True

@@ -420,6 +420,30 @@ class Provisioner:
         self.client("events").create_event_bus(Name=phys.ref)
         phys.status = "created"
 
+    def _function_role(self, res: Resource, function_name: str) -> str:
+        """The function's execution role with the template's inline policy statements, so that
+        `autosync doctor` reads the same permissions locally as in a deployed stack. Only IAM
+        stores them: moto does not enforce IAM, and SAM policy templates (strings) are not expanded."""
+        statements = []
+        for policy in self.t.resolve(res.properties.get("Policies") or []):
+            if isinstance(policy, dict) and "Statement" in policy:
+                found = policy["Statement"]
+                statements.extend(found if isinstance(found, list) else [found])
+        if not statements:
+            return LOCAL_ROLE_ARN
+        iam = self.client("iam")
+        role_name = f"{function_name}-role"[:64]
+        try:
+            role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+            arn = role["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role_name, PolicyName=f"{res.logical_id}Policy",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        return arn
+
     def _create_function(self, res: Resource) -> None:
         phys = self.physical[res.logical_id]
         spec = self.t.function_spec(res)
@@ -427,7 +451,7 @@ class Provisioner:
         lam.create_function(
             FunctionName=phys.ref,
             Runtime="provided.al2023",
-            Role=LOCAL_ROLE_ARN,
+            Role=self._function_role(res, phys.ref),
             Handler="bootstrap",
             Code={"ZipFile": dummy_zip()},
             Timeout=spec.timeout,

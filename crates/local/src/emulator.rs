@@ -66,6 +66,28 @@ impl Emulator {
         Ok(value)
     }
 
+    /// Adds a knowledge base (a `knowledge_bases[]` entry of the emulator configuration).
+    pub async fn add_knowledge_base(&self, config: Value) -> Result<(), String> {
+        self.call(reqwest::Method::POST, "knowledge-bases", Some(config))
+            .await
+            .map(|_| ())
+    }
+
+    /// Adds a data source (a `data_sources[]` entry) to a knowledge base.
+    pub async fn add_data_source(
+        &self,
+        knowledge_base_id: &str,
+        config: Value,
+    ) -> Result<(), String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("knowledge-bases/{knowledge_base_id}/data-sources"),
+            Some(config),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn state(&self) -> Result<Value, String> {
         self.call(reqwest::Method::GET, "state", None).await
     }

@@ -188,6 +188,11 @@ impl LocalStack {
         aws_sdk_sfn::Client::new(&self.sdk)
     }
 
+    /// The SDK configuration pointing at the stack (for clients of other services).
+    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.sdk
+    }
+
     pub fn emulator(&self) -> Emulator {
         Emulator::new(self.info.emulator_endpoint.clone().unwrap_or_default())
     }

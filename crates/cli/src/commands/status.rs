@@ -1,0 +1,262 @@
+//! `autosync status`: one row per data source — is it in sync, and if not, why and since when.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use kb_autosync_aws::executions::Executions;
+use kb_autosync_core::change::ChangeStatus;
+use kb_autosync_core::lease::ExecutionState;
+use kb_autosync_core::SourceId;
+use serde::Serialize;
+
+use crate::commands::Invocation;
+use crate::context::sdk_error;
+use crate::error::CliError;
+use crate::output::{self, or_dash, relative, span};
+use crate::records::{JobRecord, Records};
+
+/// What a data source is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// No execution holds the lease and nothing is pending.
+    Idle,
+    /// Changes are pending and no round runs yet: the sync request waits out SyncDelaySeconds
+    /// on the queue so that a burst becomes one job (or the sweep will request it).
+    Queued,
+    /// The round waits for Bedrock's quotas or for another job on the knowledge base.
+    WaitingForQuota,
+    /// A job of this data source is running (or being started or checked).
+    Syncing,
+}
+
+impl SourceState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Queued => "queued",
+            Self::WaitingForQuota => "waiting for quota",
+            Self::Syncing => "syncing",
+        }
+    }
+
+    /// From the lease holder's execution status and the state it last entered.
+    pub fn of(
+        running: bool,
+        holds_job_slot: bool,
+        current_state: Option<&str>,
+        pending: usize,
+    ) -> Self {
+        if !running {
+            return if pending > 0 {
+                Self::Queued
+            } else {
+                Self::Idle
+            };
+        }
+        if holds_job_slot {
+            return Self::Syncing;
+        }
+        match current_state {
+            Some("CheckQuota" | "QuotaChoice" | "WaitForQuota" | "WaitBusy") => {
+                Self::WaitingForQuota
+            }
+            _ => Self::Syncing,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceStatus {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub state: SourceState,
+    /// The state machine state the lease holder last entered.
+    pub execution_state: Option<String>,
+    pub pending_changes: usize,
+    pub failed_changes: usize,
+    pub oldest_pending_at: Option<String>,
+    pub lease_holder: Option<String>,
+    pub last_job: Option<JobRecord>,
+}
+
+pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
+    let _spinner = output::Spinner::start(inv.style, "reading data sources, leases and jobs");
+    let records = Records::new(&inv.ctx, &inv.deployment)?;
+    let executions = Executions::new(
+        inv.ctx.clients.sfn.clone(),
+        inv.deployment.output("SyncStateMachineArn")?,
+    );
+
+    // Data sources named by the routes and every data source that has a lease item.
+    let mut sources: BTreeMap<String, SourceId> = BTreeMap::new();
+    for (_, source) in inv.deployment.sources(&inv.ctx).await? {
+        if let Ok(source) = source {
+            sources.insert(source.key(), source);
+        }
+    }
+    let leases: BTreeMap<String, _> = records
+        .leases()
+        .await?
+        .into_iter()
+        .map(|(source, lease)| {
+            sources.insert(source.key(), source.clone());
+            (source.key(), lease)
+        })
+        .collect();
+    let slots = records.slots().await?;
+
+    let mut rows = Vec::new();
+    for (key, source) in &sources {
+        let lease = leases.get(key).cloned().unwrap_or_default();
+        let running = match &lease.active_execution {
+            Some(name) => matches!(
+                executions
+                    .state(name)
+                    .await
+                    .map_err(|e| inv.ctx.fail("stepfunctions", e))?,
+                ExecutionState::Running
+            ),
+            None => false,
+        };
+        let holds_slot = slots.holders.iter().any(|h| {
+            h.knowledge_base_id == source.knowledge_base_id
+                && Some(&h.execution_name) == lease.active_execution.as_ref()
+        });
+        let execution_state = match (&lease.active_execution, running) {
+            (Some(name), true) => current_state(inv, &executions.execution_arn(name)).await?,
+            _ => None,
+        };
+        let unsynced = records.unsynced(source).await?;
+        let pending: Vec<_> = unsynced
+            .iter()
+            .filter(|c| c.status == ChangeStatus::Pending)
+            .collect();
+        rows.push(SourceStatus {
+            knowledge_base_id: source.knowledge_base_id.clone(),
+            data_source_id: source.data_source_id.clone(),
+            state: SourceState::of(
+                running,
+                holds_slot,
+                execution_state.as_deref(),
+                pending.len(),
+            ),
+            execution_state,
+            pending_changes: pending.len(),
+            failed_changes: unsynced.len() - pending.len(),
+            oldest_pending_at: pending.iter().map(|c| c.timestamp.clone()).min(),
+            lease_holder: lease.active_execution.clone().filter(|_| running),
+            last_job: records.latest_job(source).await?,
+        });
+    }
+    drop(_spinner);
+
+    if inv.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("serialisable")
+        );
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        println!(
+            "no data sources: the routes ({}) name none and no lease exists yet",
+            inv.deployment.routes_from
+        );
+        return Ok(0);
+    }
+    let now = Utc::now();
+    let mut table = output::table(&[
+        "KNOWLEDGE BASE",
+        "DATA SOURCE",
+        "STATE",
+        "PENDING",
+        "OLDEST PENDING",
+        "FAILED",
+        "LAST JOB",
+        "JOB STATUS",
+        "ENDED",
+        "DURATION",
+        "STATISTICS",
+        "LEASE HOLDER",
+    ]);
+    for row in &rows {
+        let job = row.last_job.as_ref();
+        table.add_row(vec![
+            row.knowledge_base_id.clone(),
+            row.data_source_id.clone(),
+            row.state.label().to_string(),
+            row.pending_changes.to_string(),
+            row.oldest_pending_at
+                .as_deref()
+                .map(|t| relative(t, now))
+                .unwrap_or_else(|| "-".into()),
+            row.failed_changes.to_string(),
+            or_dash(job.map(|j| j.job_id.as_str())),
+            or_dash(job.map(|j| j.status.as_str())),
+            job.and_then(|j| j.ended_at.as_deref())
+                .map(|t| relative(t, now))
+                .unwrap_or_else(|| "-".into()),
+            job.and_then(JobRecord::duration_seconds)
+                .map(span)
+                .unwrap_or_else(|| "-".into()),
+            job.map(JobRecord::statistics_summary)
+                .unwrap_or_else(|| "-".into()),
+            or_dash(row.lease_holder.as_deref()),
+        ]);
+    }
+    println!("{table}");
+    Ok(0)
+}
+
+/// The state the execution last entered: the newest StateEntered event of its history.
+async fn current_state(inv: &Invocation, execution_arn: &str) -> Result<Option<String>, CliError> {
+    let history = inv
+        .ctx
+        .clients
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(true)
+        .max_results(50)
+        .send()
+        .await
+        .map_err(|e| {
+            inv.ctx
+                .fail("stepfunctions", sdk_error("GetExecutionHistory", e))
+        })?;
+    // Newest by event id, whatever order the service returned them in.
+    Ok(history
+        .events
+        .iter()
+        .filter_map(|e| Some((e.id, e.state_entered_event_details.as_ref()?.name.clone())))
+        .max_by_key(|(id, _)| *id)
+        .map(|(_, name)| name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_follows_the_lease_holder() {
+        assert_eq!(SourceState::of(false, false, None, 0), SourceState::Idle);
+        assert_eq!(SourceState::of(false, false, None, 3), SourceState::Queued);
+        assert_eq!(
+            SourceState::of(true, true, Some("WaitForJob"), 3),
+            SourceState::Syncing
+        );
+        assert_eq!(
+            SourceState::of(true, false, Some("WaitForQuota"), 3),
+            SourceState::WaitingForQuota
+        );
+        assert_eq!(
+            SourceState::of(true, false, Some("WaitBusy"), 1),
+            SourceState::WaitingForQuota
+        );
+        assert_eq!(
+            SourceState::of(true, false, Some("StartSync"), 1),
+            SourceState::Syncing
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! The AWS actions each function calls, read off its code (handlers and the adapters they use,
+//! plus what the Lambda SQS event source mapping does with the function's role). A role that
+//! lacks one of them fails at run time with AccessDenied, usually long after the deploy.
+
+const RECEIVE_FROM_QUEUE: [&str; 4] = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+];
+const USE_STACK_KEY: [&str; 2] = ["kms:Decrypt", "kms:GenerateDataKey"];
+
+pub fn actions(function: &str) -> Vec<&'static str> {
+    let own: &[&str] = match function {
+        "event-processor" => &[
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "sqs:SendMessage",
+            "bedrock:ListDataSources",
+            "bedrock:GetDataSource",
+        ],
+        "sync-processor" => &[
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+            "dynamodb:Scan",
+            "states:StartExecution",
+            "states:DescribeExecution",
+        ],
+        "check-quota" => &[
+            "bedrock:ListIngestionJobs",
+            "bedrock:ListDataSources",
+            "bedrock:GetDataSource",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:DescribeExecution",
+        ],
+        "start-sync" => &[
+            "bedrock:StartIngestionJob",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:DescribeExecution",
+        ],
+        "monitor-sync" => &[
+            "bedrock:GetIngestionJob",
+            "bedrock:GetKnowledgeBaseDocuments",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "sns:Publish",
+        ],
+        _ => &[],
+    };
+    let queue: &[&str] = match function {
+        "event-processor" | "sync-processor" => &RECEIVE_FROM_QUEUE,
+        _ => &[],
+    };
+    own.iter()
+        .chain(queue)
+        .chain(USE_STACK_KEY.iter())
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::FUNCTION_OUTPUTS;
+
+    #[test]
+    fn every_function_has_its_calls_listed() {
+        for (function, _) in FUNCTION_OUTPUTS {
+            let actions = actions(function);
+            assert!(actions.len() > USE_STACK_KEY.len(), "{function}");
+            assert!(actions.iter().all(|a| a.contains(':')), "{function}");
+        }
+        assert!(actions("monitor-sync").contains(&"sns:Publish"));
+        assert!(actions("event-processor").contains(&"sqs:ReceiveMessage"));
+        assert!(!actions("start-sync").contains(&"sqs:ReceiveMessage"));
+    }
+}

@@ -1,0 +1,56 @@
+//! `autosync`: the operator CLI of kb-autosync.
+
+mod cli;
+mod commands;
+mod context;
+mod deployment;
+mod doctor;
+mod error;
+mod output;
+mod records;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Invocation;
+use crate::context::Context;
+use crate::deployment::Deployment;
+use crate::error::CliError;
+use crate::output::Style;
+
+async fn run(cli: Cli) -> Result<i32, CliError> {
+    let style = Style::detect(cli.no_color);
+    let ctx = Context::new(&cli.target).await?;
+    let deployment = {
+        let _spinner =
+            output::Spinner::start(style, &format!("finding stack {}", cli.target.stack_name));
+        Deployment::find(&ctx, &cli.target.stack_name).await?
+    };
+    let inv = Invocation {
+        ctx,
+        deployment,
+        style,
+        json: cli.json,
+    };
+    match &cli.command {
+        Command::Status => commands::status::run(&inv).await,
+        Command::Changes(args) => commands::changes::run(&inv, args).await,
+        Command::Jobs(args) => commands::jobs::run(&inv, args).await,
+        Command::Sync(args) => commands::sync::run(&inv, args).await,
+        Command::Doctor => doctor::run(&inv).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Read access to the service's three tables, in the shapes the commands show. Writes stay with
+//! the service: the CLI only reads tables (and sends sync requests through the queue).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use kb_autosync_aws::sources_table::{Slots, SourcesTable};
+use kb_autosync_aws::tracking_table::TrackingTable;
+use kb_autosync_core::change::ChangeRecord;
+use kb_autosync_core::lease::LeaseState;
+use kb_autosync_core::SourceId;
+use serde::{Deserialize, Serialize};
+
+use crate::context::{sdk_error, Context};
+use crate::deployment::Deployment;
+use crate::error::CliError;
+
+/// One ingestion job as start-sync and monitor-sync recorded it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    #[serde(default)]
+    pub knowledge_base_id: String,
+    #[serde(default)]
+    pub data_source_id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub ended_at: Option<String>,
+    #[serde(default)]
+    pub execution_name: Option<String>,
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    /// IngestionJobStatistics as JSON text.
+    #[serde(default)]
+    pub statistics: Option<String>,
+    #[serde(default)]
+    pub failure_reasons: Vec<String>,
+    #[serde(default)]
+    pub change_count: Option<u64>,
+    #[serde(default)]
+    pub failed_change_count: Option<u64>,
+}
+
+impl JobRecord {
+    pub fn statistics(&self) -> serde_json::Value {
+        self.statistics
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// "new 3 · modified 1 · deleted 0 · failed 0", or "-" before the job ended.
+    pub fn statistics_summary(&self) -> String {
+        let stats = self.statistics();
+        if stats.is_null() {
+            return "-".into();
+        }
+        let n = |name: &str| stats[name].as_u64().unwrap_or(0);
+        format!(
+            "new {} · modified {} · deleted {} · failed {}",
+            n("numberOfNewDocumentsIndexed"),
+            n("numberOfModifiedDocumentsIndexed"),
+            n("numberOfDocumentsDeleted"),
+            n("numberOfDocumentsFailed")
+        )
+    }
+
+    pub fn duration_seconds(&self) -> Option<i64> {
+        crate::output::seconds_between(self.started_at.as_deref()?, self.ended_at.as_deref()?)
+    }
+}
+
+pub struct Records {
+    pub tracking: TrackingTable,
+    pub sources: SourcesTable,
+    client: aws_sdk_dynamodb::Client,
+    tracking_table: String,
+    metadata_table: String,
+    ctx: Context,
+}
+
+impl Records {
+    pub fn new(ctx: &Context, deployment: &Deployment) -> Result<Self, CliError> {
+        let dynamodb = ctx.clients.dynamodb.clone();
+        let tracking_table = deployment.output("TrackingTableName")?.to_string();
+        let metadata_table = deployment.output("MetadataTableName")?.to_string();
+        Ok(Self {
+            tracking: TrackingTable::new(dynamodb.clone(), tracking_table.clone()),
+            sources: SourcesTable::new(dynamodb.clone(), deployment.output("SourcesTableName")?),
+            client: dynamodb,
+            tracking_table,
+            metadata_table,
+            ctx: ctx.clone(),
+        })
+    }
+
+    fn fail(&self, error: kb_autosync_aws::AwsError) -> CliError {
+        self.ctx.fail("dynamodb", error)
+    }
+
+    async fn scan(&self, table: &str) -> Result<Vec<HashMap<String, AttributeValue>>, CliError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.fail(sdk_error("Scan", e)))?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Every tracked change (a scan: the table holds RetentionDays of changes).
+    pub async fn all_changes(&self) -> Result<Vec<ChangeRecord>, CliError> {
+        self.scan(&self.tracking_table)
+            .await?
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| {
+                    CliError::Usage(format!(
+                        "a change in {} is not in the expected shape: {e}",
+                        self.tracking_table
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// PENDING and FAILED changes of a source, from the sparse pending index (no scan).
+    pub async fn unsynced(&self, source: &SourceId) -> Result<Vec<ChangeRecord>, CliError> {
+        self.tracking
+            .pending_up_to(source, u64::MAX)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+
+    pub async fn all_jobs(&self) -> Result<Vec<JobRecord>, CliError> {
+        let mut jobs: Vec<JobRecord> = self
+            .scan(&self.metadata_table)
+            .await?
+            .into_iter()
+            .filter_map(|item| serde_dynamo::from_item(item).ok())
+            .collect();
+        jobs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        Ok(jobs)
+    }
+
+    /// The newest job of a source, from the `by-source` index.
+    pub async fn latest_job(&self, source: &SourceId) -> Result<Option<JobRecord>, CliError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.metadata_table)
+            .index_name("by-source")
+            .key_condition_expression("source_id = :s")
+            .expression_attribute_values(":s", AttributeValue::S(source.key()))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| self.fail(sdk_error("Query", e)))?;
+        Ok(page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|item| serde_dynamo::from_item(item).ok()))
+    }
+
+    pub async fn leases(&self) -> Result<Vec<(SourceId, LeaseState)>, CliError> {
+        self.sources.all_sources().await.map_err(|e| self.fail(e))
+    }
+
+    pub async fn lease(&self, source: &SourceId) -> Result<LeaseState, CliError> {
+        Ok(self
+            .sources
+            .read(source)
+            .await
+            .map_err(|e| self.fail(e))?
+            .unwrap_or_default())
+    }
+
+    pub async fn slots(&self) -> Result<Slots, CliError> {
+        self.sources.read_slots().await.map_err(|e| self.fail(e))
+    }
+}
