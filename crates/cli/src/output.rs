@@ -46,6 +46,9 @@ pub fn table(headers: &[&str]) -> Table {
     table
         .load_preset(presets::UTF8_HORIZONTAL_ONLY)
         .remove_style(TableComponent::HorizontalLines)
+        .remove_style(TableComponent::MiddleIntersections)
+        .remove_style(TableComponent::LeftBorderIntersections)
+        .remove_style(TableComponent::RightBorderIntersections)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(headers.to_vec());
     table

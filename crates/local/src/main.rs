@@ -67,6 +67,12 @@ async fn up() -> Result<(), String> {
         i.moto_endpoint, i.notifications_queue_url
     );
     println!(
+        "  target/debug/autosync --endpoint-url {} --bedrock-endpoint-url {} status   (also: changes, jobs, sync --kb {}, doctor)",
+        i.moto_endpoint,
+        i.emulator_endpoint.clone().unwrap_or_default(),
+        demo::KNOWLEDGE_BASE_ID
+    );
+    println!(
         "  curl {}/_emulator/state",
         i.emulator_endpoint.clone().unwrap_or_default()
     );

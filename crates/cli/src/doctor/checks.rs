@@ -187,7 +187,7 @@ pub fn subscription_finding(topic: &str, subscriptions: &[(String, String, bool)
         return Finding::fail(
             check,
             format!("topic {topic} has no subscription: sync notifications go nowhere"),
-            "set the stack parameter NotificationsEmail and confirm the mail, or `aws sns subscribe --topic-arn TOPIC --protocol email --notification-endpoint you@example.com`",
+            format!("set the stack parameter NotificationsEmail and confirm the mail, or `aws sns subscribe --topic-arn {topic} --protocol email --notification-endpoint you@example.com`"),
         );
     }
     let pending: Vec<&str> = subscriptions
