@@ -13,6 +13,9 @@
 3. GetBucketNotificationConfiguration: moto stores `EventBridgeConfiguration` but leaves it out of
    the response, and names the root of an empty answer wrongly; AWS returns
    `<NotificationConfiguration>` with `<EventBridgeConfiguration/>` when EventBridge delivery is on.
+4. ListSubscriptionsByTopic: an e-mail subscription is unconfirmed until someone clicks the link
+   in the mail, and AWS lists it with the SubscriptionArn "PendingConfirmation". moto lists it
+   as confirmed; no mail is ever sent locally, so e-mail subscriptions stay pending here.
 """
 
 from __future__ import annotations
@@ -162,6 +165,21 @@ def _get_bucket_notification(self) -> Any:
     return status, headers, text
 
 
+_PENDING_PROTOCOLS = ("email", "email-json")
+
+
+def _list_subscriptions_by_topic(self) -> Any:
+    from moto.core.responses import ActionResult
+
+    subscriptions, next_token = self.backend.list_subscriptions_by_topic(
+        self._get_param("TopicArn"), next_token=self._get_param("NextToken"))
+    rows = [{
+        "SubscriptionArn": "PendingConfirmation" if sub.protocol in _PENDING_PROTOCOLS else sub.arn,
+        "Owner": sub.owner, "Protocol": sub.protocol, "Endpoint": sub.endpoint, "TopicArn": sub.topic.arn,
+    } for sub in subscriptions]
+    return ActionResult({"Subscriptions": rows, "NextToken": next_token})
+
+
 def install(host: FunctionHost | None = None) -> None:
     """Apply the patches (idempotent) and point Lambda Invoke at `host`."""
     global _installed
@@ -193,4 +211,7 @@ def install(host: FunctionHost | None = None) -> None:
 
     _original_get_bucket_notification = S3Response.get_bucket_notification
     S3Response.get_bucket_notification = _get_bucket_notification
+    from moto.sns.responses import SNSResponse
+
+    SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
     _installed = True

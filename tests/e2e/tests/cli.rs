@@ -359,6 +359,19 @@ async fn doctor_catches_each_misconfiguration() {
             .unwrap();
     }
     assert_doctor_fails(&stack, "notifications", "has no subscription");
+    // An e-mail subscription nobody confirmed (the local stack sends no mail, as AWS would wait).
+    sns.subscribe()
+        .topic_arn(&stack.info.topic_arn)
+        .protocol("email")
+        .endpoint("ops@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_doctor_fails(
+        &stack,
+        "notifications",
+        "pending confirmation (ops@example.com)",
+    );
     sns.subscribe()
         .topic_arn(&stack.info.topic_arn)
         .protocol("sqs")
