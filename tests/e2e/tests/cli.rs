@@ -173,6 +173,30 @@ async fn status_changes_jobs_and_sync_show_what_happened() {
     )
     .await;
 
+    // A job started in the console holds the data source: the new round waits for quota.
+    stack
+        .emulator()
+        .start_foreign_job(KB, DS, 100.0)
+        .await
+        .unwrap();
+    put(&stack, "docs/gamma.txt", "g").await;
+    eventually(
+        Duration::from_secs(30),
+        "status to show the round waiting for quota",
+        || async {
+            let rows = autosync(&stack, &["status", "--json"]).json();
+            rows[0]["state"] == "waiting_for_quota" && rows[0]["pending_changes"] == 1
+        },
+    )
+    .await;
+    let waiting = autosync(&stack, &["status"]);
+    assert!(
+        waiting.stdout.contains("waiting for quota"),
+        "{}",
+        waiting.stdout
+    );
+    settle_count(&stack, 4, Duration::from_secs(60)).await;
+
     // Errors say what is wrong and what to do.
     let unknown = autosync(&stack, &["sync", "--kb", "KBNOTROUTED"]);
     assert_eq!(unknown.code, 2);
