@@ -16,7 +16,7 @@ CARGO_LOCAL        := .local/cargo
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SECONDS       ?= 600
 
-.PHONY: help demo up test lint unit e2e package build tools fmt clean-local fuzz fuzz-smoke
+.PHONY: help demo up test lint unit e2e package build tools fmt clean-local fuzz fuzz-smoke bench
 
 help:
 	@echo "make demo     run the service end to end on the local stack (no AWS account needed)"
@@ -24,6 +24,8 @@ help:
 	@echo "make test     lint + unit tests + end-to-end tests + Lambda packages (what CI runs)"
 	@echo "make package  build the five Lambda functions for arm64 (cargo lambda)"
 	@echo "make fuzz     fuzz every parser of outside input for FUZZ_SECONDS (600) per target"
+	@echo "make bench    benchmark on the local stack: jobs, freshness, cost per 1,000 changes, cold start"
+	@echo "              (BENCH_ARGS=--quick for a shorter run; not part of make test)"
 
 $(VENV)/.installed: tools/requirements-stack.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.9+ (the local stack runs moto)"; exit 1; }
@@ -90,6 +92,24 @@ fuzz-smoke:
 fuzz: $(CARGO_LOCAL)/bin/cargo-fuzz
 	@echo "==> fuzzing every target for $(FUZZ_SECONDS) s"
 	PATH="$(CURDIR)/$(CARGO_LOCAL)/bin:$$PATH" fuzz/run.sh $(FUZZ_SECONDS)
+
+# The benchmark: release builds (the code that ships), the local stack's venv, matplotlib for
+# the chart, GNU time for peak RSS (bench/cold_start.py). Results in bench/results/.
+BENCH_VENV := .local/bench-venv
+BENCH_ARGS ?=
+
+$(BENCH_VENV)/.installed: tools/requirements-bench.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.9+"; exit 1; }
+	@echo "==> installing the chart's tools into $(BENCH_VENV) (matplotlib; pinned in $<)"
+	@$(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r $< || { echo "error: installing $< failed (see pip's message above)"; exit 1; }
+	@touch $@
+
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed
+	@test -x /usr/bin/time || { echo "error: /usr/bin/time (GNU time) is missing; it measures peak RSS: apt-get install -y time"; exit 1; }
+	@echo "==> release builds of the functions, the emulator and the benchmark"
+	cargo build --release -p kb-autosync-bench -p bedrock-emulator $(addprefix -p ,$(FUNCTIONS))
+	target/release/kb-autosync-bench $(BENCH_ARGS)
 
 demo: build $(VENV)/.installed
 	cargo run --quiet -p kb-autosync-local -- demo

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import procs
+from . import counters, procs
 
 _PREFIX = "/2018-06-01/runtime/"
 log = logging.getLogger("kbstack.function_host")
@@ -472,6 +472,8 @@ class FunctionPool:
             self._log(f"START RequestId: {inv.request_id} Version: $LATEST")
 
     def _platform_report(self, inv: Invocation) -> None:
+        counters.record_invocation(os.path.basename(self.config.command[-1]), inv.duration_ms, inv.errored,
+                                   inv.payload)
         duration = round(inv.duration_ms, 2)
         if self.config.log_format.upper() == "JSON":
             record: dict[str, Any] = {

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 
+from .counters import CountingMiddleware
 from .errors import StackError
 
 
@@ -60,7 +61,8 @@ class MotoServer:
             for name in ("werkzeug", "moto"):
                 logging.getLogger(name).addHandler(handler)
             logging.getLogger("moto").propagate = False
-        app = DomainDispatcherApplication(create_backend_app)
+        # The counters are for `make bench`; they never change a request or its response.
+        app = CountingMiddleware(DomainDispatcherApplication(create_backend_app))
         busy = StackError(f"port {self.requested_port} on {self.host} is busy: pass another --port, or --port 0 for a free one")
         try:
             # Bound here, in the caller's thread, so a busy port fails at once (moto's own

@@ -1,0 +1,317 @@
+//! `make bench`: coalescing, freshness, request counts and cost per 1,000 changes on the local
+//! stack, handler cost of each function, cold start and peak RSS of the release binaries.
+//! Prints a markdown table and writes it, the raw numbers (JSON) and a chart to `--out`.
+
+mod cold_start;
+mod cost;
+mod plan;
+mod probe;
+mod report;
+mod scenario;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kb_autosync_local::stack::project_root;
+use kb_autosync_local::{LocalStack, StackOptions};
+use serde_json::json;
+
+use crate::plan::Timings;
+use crate::scenario::{ScenarioResult, Workload};
+
+pub const KNOWLEDGE_BASE_ID: &str = "KBBENCH001";
+pub const DATA_SOURCE_ID: &str = "DSBENCH001";
+pub const BUCKET: &str = "kb-autosync-bench";
+pub const PREFIX: &str = "docs/";
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "kb-autosync benchmark on the local stack (numbers, not a test)")]
+pub struct Args {
+    /// Smaller run: bursts up to 1,000, a shorter sweep and trickle, 5 cold-start runs.
+    #[arg(long)]
+    quick: bool,
+    /// Burst sizes (default 1,10,100,1000,10000; --quick: 1,10,100,1000).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<u64>>,
+    /// Emulated seconds a burst's uploads are spread over.
+    #[arg(long, default_value_t = 30.0)]
+    window: f64,
+    /// SyncDelaySeconds values of the sweep (emulated seconds; the default, 60, is the main run).
+    #[arg(long, value_delimiter = ',')]
+    sync_delays: Option<Vec<u64>>,
+    /// Burst size of the SyncDelaySeconds sweep.
+    #[arg(long, default_value_t = 100)]
+    sweep_size: u64,
+    /// Trickle: one upload every this many emulated seconds ...
+    #[arg(long, default_value_t = 5.0)]
+    trickle_every: f64,
+    /// ... for this many emulated seconds (default one hour; --quick: 15 minutes). 0: no trickle.
+    #[arg(long)]
+    trickle_duration: Option<f64>,
+    /// Emulated duration of every ingestion job, seconds.
+    #[arg(long, default_value_t = 300)]
+    job_seconds: u64,
+    /// Fastest time scale (emulated seconds per real second); bigger bursts run slower so that
+    /// they stay bursts in emulated time (see plan.rs).
+    #[arg(long, default_value_t = 10)]
+    max_time_scale: u64,
+    /// Use this time scale for every stack instead.
+    #[arg(long)]
+    time_scale: Option<u64>,
+    /// Lambda memory size the cost is computed for (MB; the template's default).
+    #[arg(long, default_value_t = 128)]
+    memory_mb: u64,
+    /// Processes per function on the local stack.
+    #[arg(long, default_value_t = 2)]
+    workers: u32,
+    /// Release binaries of the functions and the emulator.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Cold-start runs per function (bench/cold_start.py); 0 skips it.
+    #[arg(long)]
+    cold_start_runs: Option<u32>,
+    /// Where latest.md, latest.json and latest.png go.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Python with matplotlib for the chart (make bench installs it).
+    #[arg(long, default_value = ".local/bench-venv/bin/python")]
+    chart_python: PathBuf,
+    /// Real seconds to wait for a scenario to settle (default: from the job duration, the time
+    /// scale and the number of uploads).
+    #[arg(long)]
+    settle_timeout: Option<u64>,
+}
+
+impl Args {
+    fn sizes(&self) -> Vec<u64> {
+        self.sizes.clone().unwrap_or_else(|| {
+            if self.quick {
+                vec![1, 10, 100, 1000]
+            } else {
+                vec![1, 10, 100, 1000, 10_000]
+            }
+        })
+    }
+
+    fn sync_delays(&self) -> Vec<u64> {
+        self.sync_delays.clone().unwrap_or_else(|| {
+            if self.quick {
+                vec![0, 300]
+            } else {
+                vec![0, 30, 120, 300]
+            }
+        })
+    }
+
+    fn trickle_duration(&self) -> f64 {
+        self.trickle_duration
+            .unwrap_or(if self.quick { 900.0 } else { 3600.0 })
+    }
+
+    fn scale_for(&self, n: u64) -> u64 {
+        self.time_scale
+            .unwrap_or_else(|| plan::scale_for(n, self.max_time_scale))
+    }
+}
+
+/// One stack: a time scale and a sync delay, and the workloads run on it in turn.
+struct Group {
+    scale: u64,
+    sync_delay: u64,
+    workloads: Vec<(String, Workload)>,
+}
+
+fn groups(args: &Args) -> Vec<Group> {
+    let mut by_scale: BTreeMap<u64, Vec<(String, Workload)>> = BTreeMap::new();
+    for n in args.sizes() {
+        by_scale.entry(args.scale_for(n)).or_default().push((
+            format!("burst-{n}"),
+            Workload::Burst {
+                n,
+                window: args.window,
+            },
+        ));
+    }
+    let trickle = args.trickle_duration();
+    if trickle > 0.0 {
+        let workload = Workload::Trickle {
+            every: args.trickle_every,
+            duration: trickle,
+        };
+        let scale = args.scale_for(workload.uploads().min(100));
+        by_scale
+            .entry(scale)
+            .or_default()
+            .push(("trickle".into(), workload));
+    }
+    let mut out: Vec<Group> = by_scale
+        .into_iter()
+        .rev()
+        .map(|(scale, workloads)| Group {
+            scale,
+            sync_delay: plan::DEFAULT_SYNC_DELAY,
+            workloads,
+        })
+        .collect();
+    for delay in args.sync_delays() {
+        if delay == plan::DEFAULT_SYNC_DELAY {
+            continue;
+        }
+        let n = args.sweep_size;
+        out.push(Group {
+            scale: args.scale_for(n),
+            sync_delay: delay,
+            workloads: vec![(
+                format!("delay-{delay}-burst-{n}"),
+                Workload::Burst {
+                    n,
+                    window: args.window,
+                },
+            )],
+        });
+    }
+    // Fast stacks first, so the slow big bursts come last.
+    out.sort_by_key(|g| std::cmp::Reverse(g.scale));
+    out
+}
+
+fn stack_options(args: &Args, group: &Group, timings: &Timings) -> StackOptions {
+    let prefix = PREFIX;
+    StackOptions {
+        state_dir: project_root().join(format!(
+            ".local/bench/scale-{}-delay-{}",
+            group.scale, group.sync_delay
+        )),
+        params: [
+            ("KnowledgeBaseId", KNOWLEDGE_BASE_ID),
+            ("DataSourceId", DATA_SOURCE_ID),
+            ("S3BucketName", BUCKET),
+            ("S3KeyPrefix", prefix),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        env: timings.env(group.sync_delay),
+        emulator_config: Some(json!({
+            "knowledge_bases": [{"id": KNOWLEDGE_BASE_ID, "name": "bench-kb", "data_sources": [
+                {"id": DATA_SOURCE_ID, "name": "bench-docs", "bucket_arn": format!("arn:aws:s3:::{BUCKET}"), "inclusion_prefixes": [prefix]}
+            ]}],
+            // Every job takes job_seconds, however many documents it has.
+            "jobs": {"starting_seconds": 5, "base_duration_seconds": args.job_seconds, "per_document_seconds": 0, "stopping_seconds": 5}
+        })),
+        time_scale: group.scale as f64,
+        workers: args.workers,
+        sweep_every_seconds: Some(timings.sweep_every_real()),
+        overrides: Vec::new(),
+    }
+}
+
+async fn run_group(args: &Args, group: &Group) -> Result<Vec<ScenarioResult>, String> {
+    let timings = Timings::new(group.sync_delay, group.scale);
+    eprintln!(
+        "==> stack: time scale {}, SyncDelaySeconds {} (emulated): {}",
+        group.scale,
+        timings.sync_delay,
+        group
+            .workloads
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let stack = LocalStack::start(stack_options(args, group, &timings))
+        .await
+        .map_err(|e| e.to_string())?;
+    let probe = probe::Probe::new(&stack).await;
+    let ctx = scenario::Context {
+        probe: &probe,
+        source_key: format!("{KNOWLEDGE_BASE_ID}#{DATA_SOURCE_ID}"),
+        prefix: PREFIX.to_string(),
+        timings,
+        job_seconds: args.job_seconds,
+        memory_mb: args.memory_mb,
+        settle_timeout: args.settle_timeout.map(Duration::from_secs),
+    };
+    let mut results = Vec::new();
+    for (name, workload) in &group.workloads {
+        eprintln!("    {name}: {} uploads ...", workload.uploads());
+        let result = scenario::run(&ctx, name, workload).await?;
+        eprintln!(
+            "    {name}: {} jobs, {} SYNCED of {}, fresh {:.0} s after the last upload ({:.2} jobs), {:.0} s real",
+            result.jobs_started,
+            result.synced,
+            result.changes,
+            result.freshness_s,
+            result.freshness_jobs,
+            result.real_seconds
+        );
+        results.push(result);
+    }
+    drop(stack);
+    Ok(results)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let started = Instant::now();
+    let root = project_root();
+    std::env::set_current_dir(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    // The launcher picks the function binaries from here (release builds: the handler numbers
+    // should be those of the code that ships).
+    let bin_dir = root.join(&args.bin_dir);
+    std::env::set_var("KB_AUTOSYNC_BIN_DIR", &bin_dir);
+
+    let cold_runs = args
+        .cold_start_runs
+        .unwrap_or(if args.quick { 5 } else { 20 });
+    let cold = if cold_runs > 0 {
+        eprintln!("==> cold start and peak RSS ({cold_runs} runs per function)");
+        Some(cold_start::measure(&bin_dir, cold_runs)?)
+    } else {
+        None
+    };
+    // Results are written after every stack, so a long run that is stopped still leaves them.
+    let mut results = Vec::new();
+    let mut doc = report::Report::new(&args, Vec::new(), cold.clone(), 0.0);
+    for group in groups(&args) {
+        results.extend(run_group(&args, &group).await?);
+        doc = report::Report::new(
+            &args,
+            results.clone(),
+            cold.clone(),
+            started.elapsed().as_secs_f64(),
+        );
+        write(&args, &doc)?;
+    }
+    println!("{}", doc.markdown());
+    Ok(())
+}
+
+fn write(args: &Args, doc: &report::Report) -> Result<(), String> {
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let md_path = args.out.join("latest.md");
+    let json_path = args.out.join("latest.json");
+    let png_path = args.out.join("latest.png");
+    std::fs::write(&md_path, doc.markdown()).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    let json = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    report::chart(&args.chart_python, &json_path, &png_path)?;
+    eprintln!(
+        "    wrote {}, {}, {}",
+        md_path.display(),
+        json_path.display(),
+        png_path.display()
+    );
+    Ok(())
+}
