@@ -16,7 +16,7 @@ CARGO_LOCAL        := .local/cargo
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SECONDS       ?= 600
 
-.PHONY: help demo up test lint unit e2e package build tools fmt clean-local fuzz fuzz-smoke bench
+.PHONY: help demo up test lint unit e2e package build tools fmt clean-local fuzz fuzz-smoke scenario-build scenarios soak bench
 
 help:
 	@echo "make demo     run the service end to end on the local stack (no AWS account needed)"
@@ -24,6 +24,8 @@ help:
 	@echo "make test     lint + unit tests + end-to-end tests + Lambda packages (what CI runs)"
 	@echo "make package  build the five Lambda functions for arm64 (cargo lambda)"
 	@echo "make fuzz     fuzz every parser of outside input for FUZZ_SECONDS (600) per target"
+	@echo "make scenarios  seeded fault scenarios (the fixed list; SEEDS=7 or SEEDS=1..20 replays others)"
+	@echo "make soak     500 fault scenarios and their summary table"
 	@echo "make bench    benchmark on the local stack: jobs, freshness, cost per 1,000 changes, cold start"
 	@echo "              (BENCH_ARGS=--quick for a shorter run; not part of make test)"
 
@@ -76,7 +78,7 @@ package: $(VENV)/.installed
 	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "    %-16s %8.1f KiB\n", f, $$5/1024}'; done
 
-test: lint unit e2e fuzz-smoke package
+test: lint unit e2e fuzz-smoke scenarios package
 
 # Fuzz targets (fuzz/): every parser of outside input. libFuzzer needs a C++ compiler and
 # RUSTC_BOOTSTRAP on the stable toolchain; without them the smoke run is skipped, saying why.
@@ -88,6 +90,27 @@ fuzz-smoke:
 	if ! $(MAKE) --no-print-directory $(CARGO_LOCAL)/bin/cargo-fuzz; then echo "==> fuzz smoke run SKIPPED: cargo-fuzz $(CARGO_FUZZ_VERSION) could not be installed"; exit 0; fi; \
 	echo "==> fuzz smoke run ($(FUZZ_SMOKE_SECONDS) s per target)"; \
 	PATH="$(CURDIR)/$(CARGO_LOCAL)/bin:$$PATH" fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+# Fault scenarios (tests/scenarios). The functions are built with crash points (a feature of
+# kb-autosync-aws that release packages never enable) into their own bin directory, so the
+# plain debug build of the e2e suite and the demo stays as it is.
+SCENARIO_BINS := $(FUNCTIONS) bedrock-emulator
+SEEDS         ?=
+SOAK_SEEDS    ?= 1000..1500
+
+scenario-build: $(VENV)/.installed
+	@echo "==> building the functions with crash points for the fault scenarios"
+	cargo build $(addprefix -p ,$(SCENARIO_BINS)) -p kb-autosync-scenarios --features kb-autosync-aws/crash-points
+	@mkdir -p .local/scenarios/bin
+	@for b in $(SCENARIO_BINS); do cp -f target/debug/$$b .local/scenarios/bin/$$b; done
+
+scenarios: scenario-build
+	@echo "==> fault scenarios ($(if $(SEEDS),seeds $(SEEDS),the fixed list))"
+	target/debug/scenarios $(if $(SEEDS),--seeds $(SEEDS),--list fixed)
+
+soak: scenario-build
+	@echo "==> soak: fault scenarios $(SOAK_SEEDS)"
+	target/debug/scenarios --seeds $(SOAK_SEEDS)
 
 fuzz: $(CARGO_LOCAL)/bin/cargo-fuzz
 	@echo "==> fuzzing every target for $(FUZZ_SECONDS) s"

@@ -177,6 +177,14 @@ impl KnowledgeBase {
             .data_source_id(&source.data_source_id)
             .client_token(client_token)
             .description(description)
+            // No SDK retries: a retry is a start Bedrock rate-limits, made outside the job slot's
+            // start interval. A throttled start fails the task; the state machine retries it
+            // through the slot.
+            .customize()
+            .config_override(
+                aws_sdk_bedrockagent::config::Builder::default()
+                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| {

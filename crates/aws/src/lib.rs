@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod crash_point;
 pub mod error;
 pub mod executions;
 pub mod knowledge_base;

@@ -345,7 +345,15 @@ impl SourcesTable {
 
     /// Takes the job slot of the knowledge base for `execution`: atomically checks that no other
     /// execution holds it, that fewer than `max_jobs` slots are held, and that the last start was
-    /// at least `min_interval_ms` ago. Holding it already (a retried start) succeeds.
+    /// at least `min_interval_ms` ago. Holding it already (a retried start) succeeds once the
+    /// interval has passed too: Bedrock counts a retried or replayed StartIngestionJob against
+    /// its start rate like any other, so a holder retrying at once could be throttled because of
+    /// another knowledge base's start.
+    ///
+    /// The last start is stamped `in_flight_ms` into the future until [`Self::mark_started`]
+    /// stamps the time the StartIngestionJob call returned: the interval then runs from the call
+    /// itself, and no other start can begin while one is in flight (a slow call, or a crash
+    /// between the two writes, only delays the next start by at most `in_flight_ms`).
     pub async fn acquire_slot(
         &self,
         source: &SourceId,
@@ -353,6 +361,7 @@ impl SourcesTable {
         now_ms: i64,
         max_jobs: u32,
         min_interval_ms: i64,
+        in_flight_ms: i64,
     ) -> Result<SlotOutcome, AwsError> {
         for first_try in [true, false] {
             let holder = AttributeValue::M(HashMap::from([
@@ -365,15 +374,16 @@ impl SourcesTable {
                 .update_item()
                 .table_name(&self.table)
                 .key("source_id", s(SLOTS_KEY))
-                .update_expression("SET holders.#kb = :holder, last_start_ms = :now")
+                .update_expression("SET holders.#kb = :holder, last_start_ms = :stamp")
                 .condition_expression(
-                    "attribute_exists(holders) AND (holders.#kb.execution = :exec OR \
-                     (attribute_not_exists(holders.#kb) AND size(holders) < :max AND \
-                      (attribute_not_exists(last_start_ms) OR last_start_ms <= :cut)))",
+                    "attribute_exists(holders) AND \
+                     (attribute_not_exists(last_start_ms) OR last_start_ms <= :cut) AND \
+                     (holders.#kb.execution = :exec OR \
+                      (attribute_not_exists(holders.#kb) AND size(holders) < :max))",
                 )
                 .expression_attribute_names("#kb", &source.knowledge_base_id)
                 .expression_attribute_values(":holder", holder)
-                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":stamp", n(now_ms + in_flight_ms))
                 .expression_attribute_values(":exec", s(execution))
                 .expression_attribute_values(":max", n(max_jobs))
                 .expression_attribute_values(":cut", n(now_ms - min_interval_ms))
@@ -397,6 +407,39 @@ impl SourcesTable {
             }
         }
         Ok(SlotOutcome::Busy(self.read_slots().await?))
+    }
+
+    /// Stamps the end of this execution's StartIngestionJob call (whatever it answered: Bedrock
+    /// counts every call against its start rate) as the last start. No-op without the slot.
+    pub async fn mark_started(
+        &self,
+        knowledge_base_id: &str,
+        execution: &str,
+        now_ms: i64,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("SET last_start_ms = :now")
+            .condition_expression("holders.#kb.execution = :exec")
+            .expression_attribute_names("#kb", knowledge_base_id)
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":exec", s(execution))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let err = AwsError::from_sdk("UpdateItem", err);
+                if Self::is_condition_failure(&err) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 
     /// Gives the slot back if `execution` holds it (no-op otherwise).

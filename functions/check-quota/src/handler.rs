@@ -63,7 +63,11 @@ impl CheckQuota {
                 seen.slot_held_by = Some(holder.execution_name.clone());
             }
         }
-        seen.since_last_start_ms = slots.last_start_ms.map(|at| kb_autosync_aws::now_ms() - at);
+        // A stamp in the future is a start in flight (see SourcesTable::acquire_slot): as recent
+        // as a start can be.
+        seen.since_last_start_ms = slots
+            .last_start_ms
+            .map(|at| (kb_autosync_aws::now_ms() - at).max(0));
         let decision = self
             .quota
             .decide(&seen, state.input.settings.quota_wait_seconds);

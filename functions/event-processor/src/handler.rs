@@ -97,7 +97,9 @@ impl EventProcessor {
                 chrono::Utc::now(),
                 self.retention_days,
             );
-            match self.tracking.put_pending(&record).await? {
+            let outcome = self.tracking.put_pending(&record).await?;
+            kb_autosync_aws::crash_point!("event-processor/after-change-write");
+            match outcome {
                 PutOutcome::Recorded => {
                     tracing::info!(change_id = %record.change_id, object = %uri, change_type = record.change_type.as_str(), %source, source_seq = seq, "change recorded");
                     self.metrics.count(CHANGES_RECORDED, 1, &source);

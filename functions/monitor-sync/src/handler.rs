@@ -129,6 +129,7 @@ impl MonitorSync {
                 failed_change_count: failed,
             })
             .await?;
+        kb_autosync_aws::crash_point!("monitor-sync/before-release");
         self.sources
             .release_slot(&source.knowledge_base_id, execution)
             .await?;

@@ -12,6 +12,9 @@ pub struct StartSync {
     pub sources: SourcesTable,
     pub jobs: MetadataTable,
     pub quota: IngestionQuota,
+    /// Longest a StartIngestionJob call can be in flight (LEASE_CLAIM_GRACE_SECONDS: the
+    /// function's timeout and a margin); see `SourcesTable::acquire_slot`.
+    pub start_in_flight_ms: i64,
     pub metrics: Metrics,
 }
 
@@ -58,6 +61,7 @@ impl StartSync {
                 now,
                 self.quota.max_concurrent_jobs_per_account,
                 self.quota.start_min_interval_ms,
+                self.start_in_flight_ms,
             )
             .await?
         {
@@ -79,11 +83,21 @@ impl StartSync {
             "kb-autosync {execution} attempt {attempt}: changes up to #{}",
             snapshot.cutoff_seq
         );
-        let job = match self
+        let started = self
             .knowledge_base
             .start_job(&source, &token, &description)
-            .await
-        {
+            .await;
+        if started.is_ok() {
+            kb_autosync_aws::crash_point!("start-sync/after-start-ingestion-job");
+        }
+        self.sources
+            .mark_started(
+                &source.knowledge_base_id,
+                execution,
+                kb_autosync_aws::now_ms(),
+            )
+            .await?;
+        let job = match started {
             Ok(job) => job,
             Err(err) => {
                 // Keep the slot on throttling (the retry takes it again); give it back otherwise.
@@ -171,6 +185,7 @@ mod tests {
         release: Rule,
         start: Rule,
         record: Rule,
+        started: Rule,
     }
 
     /// `slot_free`: the slot acquisition succeeds; `start`: what StartIngestionJob answers.
@@ -213,7 +228,7 @@ mod tests {
                     .build()
             });
         let acquire = mock!(aws_sdk_dynamodb::Client::update_item).match_requests(|r| {
-            r.update_expression() == Some("SET holders.#kb = :holder, last_start_ms = :now")
+            r.update_expression() == Some("SET holders.#kb = :holder, last_start_ms = :stamp")
         });
         let acquire = if slot_free {
             acquire.then_output(|| UpdateItemOutput::builder().build())
@@ -238,6 +253,9 @@ mod tests {
             });
         let release = mock!(aws_sdk_dynamodb::Client::update_item)
             .match_requests(|r| r.update_expression() == Some("REMOVE holders.#kb"))
+            .then_output(|| UpdateItemOutput::builder().build());
+        let started = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("SET last_start_ms = :now"))
             .then_output(|| UpdateItemOutput::builder().build());
         let record = mock!(aws_sdk_dynamodb::Client::update_item)
             .match_requests(|r| r.key().and_then(|k| k.get("job_id")).is_some())
@@ -280,7 +298,7 @@ mod tests {
         let dynamo = mock_client!(
             aws_sdk_dynamodb,
             RuleMode::MatchAny,
-            [&read, &snapshot, &acquire, &slots, &release, &record]
+            [&read, &snapshot, &acquire, &slots, &release, &started, &record]
         );
         let bedrock = mock_client!(aws_sdk_bedrockagent, RuleMode::MatchAny, [&bedrock_start]);
         let handler = StartSync {
@@ -288,6 +306,7 @@ mod tests {
             sources: SourcesTable::new(dynamo.clone(), "sources"),
             jobs: MetadataTable::new(dynamo, "jobs", 1),
             quota: IngestionQuota::default(),
+            start_in_flight_ms: 60_000,
             metrics: Metrics::new("Test"),
         };
         (
@@ -296,6 +315,7 @@ mod tests {
                 release,
                 start: bedrock_start,
                 record,
+                started,
             },
             vec![read, snapshot, acquire, slots],
         )
@@ -375,5 +395,17 @@ mod tests {
         let err = handler.handle(state()).await.unwrap_err();
         assert_eq!(err.error_type, "ThrottlingException");
         assert_eq!(mocks.release.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_start_interval_runs_from_the_end_of_every_call() {
+        // Found by fault scenario seed 12: the interval ran from the slot acquisition, so a slow
+        // call (or a retried one) could reach Bedrock right after another knowledge base's.
+        let (handler, mocks, _) = start_sync(true, Ok(()));
+        handler.handle(state()).await.unwrap();
+        assert_eq!(mocks.started.num_calls(), 1);
+        let (handler, mocks, _) = start_sync(true, Err("ThrottlingException"));
+        handler.handle(state()).await.unwrap_err();
+        assert_eq!(mocks.started.num_calls(), 1);
     }
 }

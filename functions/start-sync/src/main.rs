@@ -37,6 +37,7 @@ async fn build() -> Result<handler::StartSync, Error> {
             config::retention_days()?,
         ),
         quota: config::ingestion_quota()?,
+        start_in_flight_ms: config::lease_claim_grace_ms()?,
         metrics: Metrics::new(config::metrics_namespace()),
     })
 }

@@ -66,6 +66,7 @@ impl Rounds {
                         .await?
                     {
                         tracing::info!(%source, round, execution = %execution_name, "lease claimed");
+                        kb_autosync_aws::crash_point!("sync-processor/after-lease-claim");
                         if let Some(name) = self.start(source, round, &execution_name).await? {
                             return Ok(name);
                         }
@@ -131,6 +132,7 @@ impl Rounds {
         match self.executions.start(execution_name, &input).await? {
             StartOutcome::Started => {
                 tracing::info!(%source, round, execution = %execution_name, "execution started");
+                kb_autosync_aws::crash_point!("sync-processor/after-start-execution");
                 Ok(Some(execution_name.to_string()))
             }
             StartOutcome::NameTaken => match self.executions.state(execution_name).await? {

@@ -1,0 +1,262 @@
+//! A scenario from a seed: the workload (uploads, overwrites, deletes, races on one key, bursts
+//! across data sources and knowledge bases) and the fault plan. Pure: the same seed always gives
+//! the same plan, so a failing seed replays.
+
+use std::fmt;
+
+/// The topology every scenario runs on: two data sources of one knowledge base and a second
+/// knowledge base, so bursts cross data sources and knowledge bases.
+pub const BUCKET: &str = "kb-autosync-scenarios";
+pub const SOURCES: [Source; 3] = [
+    Source {
+        knowledge_base_id: "KBSCNA0001",
+        data_source_id: "DSSCNA0001",
+        prefix: "a/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNA0001",
+        data_source_id: "DSSCNA0002",
+        prefix: "b/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNB0001",
+        data_source_id: "DSSCNB0001",
+        prefix: "c/",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub knowledge_base_id: &'static str,
+    pub data_source_id: &'static str,
+    pub prefix: &'static str,
+}
+
+/// The named places inside the functions where a crash can be injected.
+pub const CRASH_POINTS: [&str; 5] = [
+    "event-processor/after-change-write",
+    "sync-processor/after-lease-claim",
+    "sync-processor/after-start-execution",
+    "start-sync/after-start-ingestion-job",
+    "monitor-sync/before-release",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Upload (or overwrite) `key` with `body`.
+    Put {
+        key: String,
+        body: String,
+    },
+    Delete {
+        key: String,
+    },
+    /// Several uploads at once, across data sources.
+    Burst {
+        keys: Vec<String>,
+    },
+    /// Two uploads of one key at the same time.
+    Race {
+        key: String,
+    },
+    Pause {
+        millis: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// A function aborts at this point on its `nth` visit (once per stack).
+    Crash { point: &'static str, nth: u64 },
+    /// An event for an existing object delivered twice.
+    DuplicateDelivery,
+    /// Two events of one object delivered newest first.
+    ReorderedDelivery,
+    /// The next StartIngestionJob calls are throttled.
+    Throttle { count: u32 },
+    /// The next jobs end FAILED (fewer than the attempts a round makes).
+    FailJobs { count: u32 },
+    /// Bedrock fails documents whose key contains `pattern`.
+    FailDocuments { pattern: String },
+    /// A job started in the console on this data source.
+    ForeignJob { source: usize, seconds: f64 },
+    /// A running execution stopped by hand after `after_millis`.
+    StopExecution { after_millis: u64 },
+    /// Queue visibility of 2 s: messages come back while still being processed.
+    VisibilityExpiry,
+    /// Malformed messages on both queues; they must reach the DLQs with a logged reason.
+    Poison { count: u32 },
+}
+
+impl Fault {
+    /// The kind, for the summary table.
+    pub fn kind(&self) -> String {
+        match self {
+            Fault::Crash { point, .. } => format!("crash {point}"),
+            Fault::DuplicateDelivery => "duplicate delivery".into(),
+            Fault::ReorderedDelivery => "reordered delivery".into(),
+            Fault::Throttle { .. } => "throttling".into(),
+            Fault::FailJobs { .. } => "failed jobs".into(),
+            Fault::FailDocuments { .. } => "failed documents".into(),
+            Fault::ForeignJob { .. } => "foreign job (conflict)".into(),
+            Fault::StopExecution { .. } => "StopExecution".into(),
+            Fault::VisibilityExpiry => "visibility expiry".into(),
+            Fault::Poison { .. } => "poison message".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub seed: u64,
+    pub ops: Vec<Op>,
+    pub faults: Vec<Fault>,
+    /// MAX_CONCURRENT_JOBS_PER_ACCOUNT of this stack: 1 makes the two knowledge bases queue.
+    pub account_limit: u32,
+}
+
+impl Scenario {
+    pub fn from_seed(seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut ops = Vec::new();
+        let mut exists: Vec<String> = Vec::new();
+        // A few keys per data source, so overwrites, deletes and races hit the same objects.
+        let keys: Vec<String> = SOURCES
+            .iter()
+            .flat_map(|s| (0..3).map(move |i| format!("{}doc-{i}.txt", s.prefix)))
+            .collect();
+        // Every scenario records at least one change: quiescence is judged on recorded changes.
+        let first = keys[rng.usize(..keys.len())].clone();
+        ops.push(Op::Put {
+            key: first.clone(),
+            body: format!("seed {seed} first"),
+        });
+        exists.push(first);
+        let count = rng.usize(4..14);
+        for n in 0..count {
+            let key = keys[rng.usize(..keys.len())].clone();
+            match rng.u8(..100) {
+                0..=54 => {
+                    ops.push(Op::Put {
+                        key: key.clone(),
+                        body: format!("seed {seed} op {n}"),
+                    });
+                    if !exists.contains(&key) {
+                        exists.push(key);
+                    }
+                }
+                55..=69 if !exists.is_empty() => {
+                    let key = exists.remove(rng.usize(..exists.len()));
+                    ops.push(Op::Delete { key });
+                }
+                70..=79 => {
+                    ops.push(Op::Race { key: key.clone() });
+                    if !exists.contains(&key) {
+                        exists.push(key);
+                    }
+                }
+                80..=89 => {
+                    let size = rng.usize(4..16);
+                    let burst: Vec<String> = (0..size)
+                        .map(|i| format!("{}burst-{n}-{i}.txt", SOURCES[i % SOURCES.len()].prefix))
+                        .collect();
+                    exists.extend(burst.iter().cloned());
+                    ops.push(Op::Burst { keys: burst });
+                }
+                _ => ops.push(Op::Pause {
+                    millis: rng.u64(200..2500),
+                }),
+            }
+        }
+        let mut faults = Vec::new();
+        if rng.bool() {
+            let point = CRASH_POINTS[rng.usize(..CRASH_POINTS.len())];
+            faults.push(Fault::Crash {
+                point,
+                nth: rng.u64(1..3),
+            });
+        }
+        let mut maybe = |percent: u8, fault: Fault| {
+            if rng.u8(..100) < percent {
+                faults.push(fault);
+            }
+        };
+        maybe(30, Fault::DuplicateDelivery);
+        maybe(30, Fault::ReorderedDelivery);
+        maybe(25, Fault::Throttle { count: 2 });
+        maybe(20, Fault::FailJobs { count: 1 });
+        maybe(
+            20,
+            Fault::FailDocuments {
+                pattern: "doc-2".into(),
+            },
+        );
+        maybe(20, Fault::StopExecution { after_millis: 3000 });
+        maybe(20, Fault::VisibilityExpiry);
+        maybe(20, Fault::Poison { count: 2 });
+        let foreign_source = rng.usize(..SOURCES.len());
+        if rng.u8(..100) < 25 {
+            faults.push(Fault::ForeignJob {
+                source: foreign_source,
+                seconds: 4.0,
+            });
+        }
+        let account_limit = if rng.u8(..100) < 30 { 1 } else { 2 };
+        Self {
+            seed,
+            ops,
+            faults,
+            account_limit,
+        }
+    }
+
+    pub fn has(&self, pick: impl Fn(&Fault) -> bool) -> bool {
+        self.faults.iter().any(pick)
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<String> = self.faults.iter().map(Fault::kind).collect();
+        write!(
+            f,
+            "seed {}: {} ops, account limit {}, faults [{}]",
+            self.seed,
+            self.ops.len(),
+            self.account_limit,
+            kinds.join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_always_gives_the_same_scenario() {
+        let a = Scenario::from_seed(42);
+        let b = Scenario::from_seed(42);
+        assert_eq!(a.ops, b.ops);
+        assert_eq!(a.faults, b.faults);
+        assert_ne!(Scenario::from_seed(43).ops, a.ops);
+    }
+
+    #[test]
+    fn deletes_name_objects_that_exist() {
+        for seed in 0..200 {
+            let scenario = Scenario::from_seed(seed);
+            let mut exists = std::collections::BTreeSet::new();
+            for op in &scenario.ops {
+                match op {
+                    Op::Put { key, .. } | Op::Race { key } => {
+                        exists.insert(key.clone());
+                    }
+                    Op::Burst { keys } => exists.extend(keys.iter().cloned()),
+                    Op::Delete { key } => assert!(exists.remove(key), "seed {seed}: {key}"),
+                    Op::Pause { .. } => {}
+                }
+            }
+        }
+    }
+}

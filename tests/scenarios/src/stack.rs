@@ -1,0 +1,96 @@
+//! The local stack a scenario runs on: the topology of `plan::SOURCES`, second-scale timings,
+//! crash points and queue overrides from the fault plan.
+
+use std::path::PathBuf;
+
+use kb_autosync_local::stack::project_root;
+use kb_autosync_local::StackOptions;
+use serde_json::json;
+
+use crate::plan::{Fault, Scenario, BUCKET, SOURCES};
+
+/// Where the scenario binaries (built with crash points) are; see `make scenarios`.
+pub fn bin_dir() -> PathBuf {
+    project_root().join(".local/scenarios/bin")
+}
+
+pub fn state_dir(seed: u64) -> PathBuf {
+    project_root()
+        .join(".local/scenarios/runs")
+        .join(format!("seed-{seed}"))
+}
+
+pub fn options(scenario: &Scenario) -> StackOptions {
+    let state_dir = state_dir(scenario.seed);
+    let routes: Vec<_> = SOURCES
+        .iter()
+        .map(|s| json!({"bucket": BUCKET, "prefix": s.prefix, "knowledge_base_id": s.knowledge_base_id, "data_source_id": s.data_source_id}))
+        .collect();
+    let mut env = kb_autosync_local::demo::fast_timings();
+    env.extend(
+        [
+            ("ROUTES", serde_json::Value::Array(routes).to_string()),
+            ("MAX_JOB_ATTEMPTS", "3".into()),
+            (
+                "MAX_CONCURRENT_JOBS_PER_ACCOUNT",
+                scenario.account_limit.to_string(),
+            ),
+        ]
+        .map(|(k, v)| (k.to_string(), v)),
+    );
+    let crashes: Vec<String> = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::Crash { point, nth } => Some(format!("{point}@{nth}")),
+            _ => None,
+        })
+        .collect();
+    if !crashes.is_empty() {
+        let crash_dir = state_dir.join("crash-points");
+        let _ = std::fs::remove_dir_all(&crash_dir);
+        let _ = std::fs::create_dir_all(&crash_dir);
+        env.push(("KB_AUTOSYNC_CRASH_POINTS".into(), crashes.join(",")));
+        env.push((
+            "KB_AUTOSYNC_CRASH_STATE_DIR".into(),
+            crash_dir.display().to_string(),
+        ));
+    }
+    let mut overrides = Vec::new();
+    if scenario.has(|f| matches!(f, Fault::VisibilityExpiry | Fault::Poison { .. })) {
+        // Short enough that a message being processed comes back, and poison reaches its DLQ
+        // (5 and 10 receives) in seconds.
+        overrides.push(("ChangeEventsQueue.VisibilityTimeout".into(), "2".into()));
+        overrides.push(("SyncQueue.VisibilityTimeout".into(), "2".into()));
+    }
+    let arn = format!("arn:aws:s3:::{BUCKET}");
+    let mut knowledge_bases: Vec<serde_json::Value> = Vec::new();
+    for source in SOURCES {
+        let ds = json!({"id": source.data_source_id, "name": source.data_source_id, "bucket_arn": arn, "inclusion_prefixes": [source.prefix]});
+        match knowledge_bases.iter_mut().find(|kb| kb["id"] == source.knowledge_base_id) {
+            Some(kb) => kb["data_sources"].as_array_mut().expect("array").push(ds),
+            None => knowledge_bases.push(json!({"id": source.knowledge_base_id, "name": source.knowledge_base_id, "data_sources": [ds]})),
+        }
+    }
+    StackOptions {
+        state_dir,
+        params: vec![
+            (
+                "KnowledgeBaseId".into(),
+                SOURCES[0].knowledge_base_id.into(),
+            ),
+            ("DataSourceId".into(), SOURCES[0].data_source_id.into()),
+            ("S3BucketName".into(), BUCKET.into()),
+            ("S3KeyPrefix".into(), "".into()),
+        ],
+        env,
+        emulator_config: Some(json!({
+            "knowledge_bases": knowledge_bases,
+            "jobs": {"starting_seconds": 5, "base_duration_seconds": 15, "per_document_seconds": 0.05, "stopping_seconds": 5}
+        })),
+        time_scale: 10.0,
+        workers: 2,
+        sweep_every_seconds: Some(15),
+        overrides,
+    }
+}
