@@ -23,15 +23,32 @@ pub struct Invocation {
     pub json: bool,
 }
 
-/// The data sources the routes sync plus every data source with a lease item.
+/// The data sources the routes sync plus every data source with a lease item. A route whose
+/// data source cannot be resolved is reported on stderr (`doctor` says why) and skipped.
 pub async fn known_sources(inv: &Invocation, records: &Records) -> Result<Vec<SourceId>, CliError> {
+    let leased: Vec<SourceId> = records
+        .leases()
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    routed_and(inv, leased).await
+}
+
+pub async fn routed_and(
+    inv: &Invocation,
+    others: Vec<SourceId>,
+) -> Result<Vec<SourceId>, CliError> {
     let mut sources: BTreeMap<String, SourceId> = BTreeMap::new();
-    for (_, source) in inv.deployment.sources(&inv.ctx).await? {
-        if let Ok(source) = source {
-            sources.insert(source.key(), source);
+    for (route, source) in inv.deployment.sources(&inv.ctx).await? {
+        match source {
+            Ok(source) => {
+                sources.insert(source.key(), source);
+            }
+            Err(e) => eprintln!("note: route {} is skipped: {e}", route.s3_uri()),
         }
     }
-    for (source, _) in records.leases().await? {
+    for source in others {
         sources.insert(source.key(), source);
     }
     Ok(sources.into_values().collect())

@@ -6,10 +6,9 @@ use chrono::Utc;
 use kb_autosync_aws::executions::Executions;
 use kb_autosync_core::change::ChangeStatus;
 use kb_autosync_core::lease::ExecutionState;
-use kb_autosync_core::SourceId;
 use serde::Serialize;
 
-use crate::commands::Invocation;
+use crate::commands::{routed_and, Invocation};
 use crate::context::sdk_error;
 use crate::error::CliError;
 use crate::output::{self, or_dash, relative, span};
@@ -88,27 +87,21 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
         inv.deployment.output("SyncStateMachineArn")?,
     );
 
-    // Data sources named by the routes and every data source that has a lease item.
-    let mut sources: BTreeMap<String, SourceId> = BTreeMap::new();
-    for (_, source) in inv.deployment.sources(&inv.ctx).await? {
-        if let Ok(source) = source {
-            sources.insert(source.key(), source);
-        }
-    }
     let leases: BTreeMap<String, _> = records
         .leases()
         .await?
         .into_iter()
-        .map(|(source, lease)| {
-            sources.insert(source.key(), source.clone());
-            (source.key(), lease)
-        })
+        .map(|(source, lease)| (source.key(), (source, lease)))
         .collect();
+    let sources = routed_and(inv, leases.values().map(|(s, _)| s.clone()).collect()).await?;
     let slots = records.slots().await?;
 
     let mut rows = Vec::new();
-    for (key, source) in &sources {
-        let lease = leases.get(key).cloned().unwrap_or_default();
+    for source in &sources {
+        let lease = leases
+            .get(&source.key())
+            .map(|(_, lease)| lease.clone())
+            .unwrap_or_default();
         let running = match &lease.active_execution {
             Some(name) => matches!(
                 executions
