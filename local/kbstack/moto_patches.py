@@ -16,6 +16,9 @@
 4. ListSubscriptionsByTopic: an e-mail subscription is unconfirmed until someone clicks the link
    in the mail, and AWS lists it with the SubscriptionArn "PendingConfirmation". moto lists it
    as confirmed; no mail is ever sent locally, so e-mail subscriptions stay pending here.
+5. DynamoDB writes: moto evaluates a condition expression and applies the update without a lock,
+   so two concurrent conditional writes can both succeed (two executions holding one job slot).
+   AWS applies them one at a time; so does the patched handler (one lock over every write).
 """
 
 from __future__ import annotations
@@ -214,4 +217,24 @@ def install(host: FunctionHost | None = None) -> None:
     from moto.sns.responses import SNSResponse
 
     SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
+    _serialise_dynamodb_writes()
     _installed = True
+
+
+_dynamodb_write_lock = threading.Lock()
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
+
+
+def _serialise_dynamodb_writes() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    def locked(method: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _dynamodb_write_lock:
+                return method(self, *args, **kwargs)
+
+        write.__wrapped__ = method  # type: ignore[attr-defined]
+        return write
+
+    for name in _DYNAMODB_WRITES:
+        setattr(DynamoHandler, name, locked(getattr(DynamoHandler, name)))
