@@ -25,6 +25,7 @@ impl SyncProcessor {
         for (index, message) in event.records.into_iter().enumerate() {
             let id = message
                 .message_id
+                .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| format!("missing-message-id-{index}"));
             match SyncRequest::parse(message.body.as_deref().unwrap_or_default()) {
                 Ok(SyncRequest::Sweep) => sweeps.push(id),

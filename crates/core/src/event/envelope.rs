@@ -44,8 +44,10 @@ pub fn parse_payload(value: &Value) -> Result<ParsedPayload, EventError> {
             .into_iter()
             .enumerate()
             .map(|(index, message)| SqsItem {
+                // An empty id is as useless in a partial batch response as a missing one.
                 message_id: message
                     .message_id
+                    .filter(|id| !id.is_empty())
                     .unwrap_or_else(|| format!("missing-message-id-{index}")),
                 changes: parse_body(message.body.as_deref().unwrap_or_default()),
             })
@@ -174,6 +176,17 @@ mod tests {
             err.contains("unrecognised event shape") && err.contains("hello"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_empty_message_id_is_replaced_like_a_missing_one() {
+        // Found by the change_event fuzz target.
+        let mut payload = sqs_batch(&["{}".to_string(), "{}".to_string()]);
+        payload["Records"][1]["messageId"] = json!("");
+        let ParsedPayload::Sqs(items) = parse_payload(&payload).unwrap() else {
+            panic!("expected an SQS batch");
+        };
+        assert_eq!(items[1].message_id, "missing-message-id-1");
     }
 
     #[test]
