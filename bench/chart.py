@@ -36,6 +36,7 @@ def main(src: str, out: str) -> None:
     a.set_xscale("log")
     a.set_xlabel("burst size (uploads)")
     a.set_ylabel("count")
+    a.set_ylim(0, max([3] + [s["jobs_started"] + 1 for s in bursts]))
     a.set_title(f"Coalescing (SyncDelaySeconds {default_delay})")
     a.legend()
 
@@ -46,6 +47,7 @@ def main(src: str, out: str) -> None:
     a.set_xscale("log")
     a.set_xlabel("burst size (uploads)")
     a.set_ylabel("x one job duration")
+    a.set_ylim(bottom=0)
     a.set_title("Freshness")
     a.legend()
 

@@ -1,7 +1,7 @@
 //! Dollars from request counts, at AWS list prices, and the model of the design this service
 //! replaces (one workflow per change, polling every 60 s).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// AWS list prices, us-east-1, without free tiers. Update them here.
 pub mod price {
@@ -21,7 +21,7 @@ pub mod price {
 }
 
 /// What a run used, in the units AWS bills.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Usage {
     pub lambda_invocations: u64,
     /// Sum of every invocation's duration rounded up to 1 ms.
@@ -37,7 +37,7 @@ pub struct Usage {
     pub email_deliveries: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Cost {
     pub lambda: f64,
     pub step_functions: f64,
@@ -81,7 +81,7 @@ pub fn per_thousand(cost: f64, changes: u64) -> f64 {
 
 /// Mean billed milliseconds of the invocations the per-change design would make, taken from
 /// this service's comparable functions.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct PerChangeDurations {
     /// The function an S3 event triggers, which starts the execution (like event-processor).
     pub trigger_ms: f64,

@@ -79,6 +79,9 @@ pub struct Args {
     /// Python with matplotlib for the chart (make bench installs it).
     #[arg(long, default_value = ".local/bench-venv/bin/python")]
     chart_python: PathBuf,
+    /// Only render latest.md and latest.png again from a results file (no stack is started).
+    #[arg(long)]
+    render: Option<PathBuf>,
     /// Real seconds to wait for a scenario to settle (default: from the job duration, the time
     /// scale and the number of uploads).
     #[arg(long)]
@@ -272,6 +275,14 @@ async fn run(args: Args) -> Result<(), String> {
     let bin_dir = root.join(&args.bin_dir);
     std::env::set_var("KB_AUTOSYNC_BIN_DIR", &bin_dir);
 
+    if let Some(path) = &args.render {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc: report::Report =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        write(&args, &doc)?;
+        println!("{}", doc.markdown());
+        return Ok(());
+    }
     let cold_runs = args
         .cold_start_runs
         .unwrap_or(if args.quick { 5 } else { 20 });

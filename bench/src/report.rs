@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cold_start::ColdStart;
 use crate::cost::{self, PerChangeDurations};
@@ -27,7 +27,7 @@ const PER_CHANGE_POLL_SECONDS: f64 = 60.0;
 const COLD_START_TARGET_MS: f64 = 30.0;
 const RSS_TARGET_KIB: u64 = 20 * 1024;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Handler {
     pub function: String,
     pub invocations: u64,
@@ -40,7 +40,7 @@ pub struct Handler {
     pub billed_ms_per_invocation: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Comparison {
     pub scenario: String,
     pub service_per_1k: f64,
@@ -49,7 +49,7 @@ pub struct Comparison {
     pub per_change_usage: cost::Usage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub generated_at: String,
     pub command: String,
@@ -248,11 +248,11 @@ impl Report {
         let _ = writeln!(w, "### Coalescing and freshness\n");
         let _ = writeln!(
             w,
-            "| scenario | changes | scale | SyncDelay s | upload span s | jobs | executions | transitions | Lambda ep/sp/cq/ss/ms | DynamoDB | SQS | SNS | last upload -> all SYNCED s | x job | target s | upload -> recorded p50/p99 ms |"
+            "| scenario | changes | scale | SyncDelay s | upload span s | last recorded s | jobs | executions | transitions | Lambda ep/sp/cq/ss/ms | DynamoDB | SQS | SNS | last upload -> all SYNCED s | x job | target s | upload -> recorded p50/p99 ms |"
         );
         let _ = writeln!(
             w,
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
         );
         for s in &self.scenarios {
             let lambda: Vec<String> = FUNCTIONS
@@ -267,12 +267,13 @@ impl Report {
             let sum = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
             let _ = writeln!(
                 w,
-                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.0}{} | {:.2} | {:.0} | {:.0} / {:.0} |",
+                "| {} | {} | {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.0}{} | {:.2} | {:.0} | {:.0} / {:.0} |",
                 s.name,
                 s.changes,
                 s.timings.time_scale,
                 s.timings.sync_delay,
                 s.upload_span_s,
+                s.last_recorded_s,
                 s.jobs_started,
                 s.executions,
                 s.transitions,
@@ -294,10 +295,23 @@ impl Report {
         }
         let _ = writeln!(
             w,
-            "\nLambda: invocations of {} ({}). SQS includes one EventBridge delivery per change and leaves out idle receives. Target: one job + SyncDelaySeconds + one poll interval (MonitorIntervalSeconds).\n",
+            "\nLast recorded: last upload -> last change recorded (the event path's backlog on the local stack). Lambda: invocations of {} ({}). SQS includes one EventBridge delivery per change and leaves out idle receives. Target: one job + SyncDelaySeconds + one poll interval (MonitorIntervalSeconds).\n",
             SHORT.join("/"),
             FUNCTIONS.join(", ")
         );
+        let _ = writeln!(
+            w,
+            "| scenario | upload -> SYNCED p50 s | p99 s | max s |\n|---|---:|---:|---:|"
+        );
+        for s in &self.scenarios {
+            let l = &s.upload_to_synced_s;
+            let _ = writeln!(
+                w,
+                "| {} | {:.0} | {:.0} | {:.0} |",
+                s.name, l.p50, l.p99, l.max
+            );
+        }
+        let _ = writeln!(w);
     }
 
     fn cost_table(&self, w: &mut String) {

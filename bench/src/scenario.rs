@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::cost::{self, Cost, Usage};
@@ -41,7 +41,7 @@ impl Workload {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub p50: f64,
     pub p99: f64,
@@ -58,20 +58,21 @@ impl Latency {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionRun {
     pub invocations: u64,
     pub events: u64,
     pub errors: u64,
     pub billed_ms: u64,
-    #[serde(skip_serializing)]
+    /// Not in the JSON (large); the report's handler table keeps what it needs.
+    #[serde(skip_serializing, default)]
     pub durations_ms: Vec<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub changes: u64,
     pub timings: Timings,
     pub job_seconds: u64,
@@ -289,7 +290,8 @@ pub async fn run(
         kind: match workload {
             Workload::Burst { .. } => "burst",
             Workload::Trickle { .. } => "trickle",
-        },
+        }
+        .to_string(),
         changes: n,
         timings: ctx.timings.clone(),
         job_seconds: ctx.job_seconds,
