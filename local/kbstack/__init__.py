@@ -10,6 +10,7 @@ One concept per module:
   moto_patches  - Lambda Invoke -> function host; unique S3 EventBridge ids / sequencers
   function_host - Lambda Runtime API server + pools of function processes
   esm           - SQS event source mapping poller (Lambda semantics, partial batch responses)
+  counters      - request and invocation counts for `make bench` (GET /_kbstack/counters on moto)
   provisioner   - creates what the template declares in moto
   emulator      - the bedrock-emulator child process
   launcher      - `up` / `sweep`: wires everything and writes stack.json
