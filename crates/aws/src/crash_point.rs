@@ -7,6 +7,11 @@
 //! when `KB_AUTOSYNC_CRASH_POINTS` names it (`name[@nth],...`, nth defaults to 1). When
 //! `KB_AUTOSYNC_CRASH_STATE_DIR` is set, hits are counted across processes in that directory, so
 //! a point crashes once per stack rather than in every restarted process.
+//!
+//! `KB_AUTOSYNC_SLOW_POINTS` (`name=millis,...`) makes a point pause instead, on its first visit
+//! in each process: a queue message then stays in flight longer than its visibility timeout and
+//! is delivered again while the first delivery is still being processed (once, so that messages
+//! do not pile up receives until their DLQ).
 
 /// Aborts the process here when the crash plan names this point (test builds only).
 #[cfg(feature = "crash-points")]
@@ -35,9 +40,12 @@ mod enabled {
 
     pub const PLAN_VAR: &str = "KB_AUTOSYNC_CRASH_POINTS";
     pub const STATE_DIR_VAR: &str = "KB_AUTOSYNC_CRASH_STATE_DIR";
+    pub const SLOW_VAR: &str = "KB_AUTOSYNC_SLOW_POINTS";
 
     struct Plan {
         points: HashMap<String, u64>,
+        pauses: HashMap<String, u64>,
+        paused: Mutex<std::collections::HashSet<String>>,
         state_dir: Option<PathBuf>,
         hits: Mutex<HashMap<String, u64>>,
     }
@@ -61,13 +69,39 @@ mod enabled {
         Ok(points)
     }
 
+    /// `a/b=1500,c/d=200` -> {a/b: 1500 ms, c/d: 200 ms}.
+    pub fn parse_pauses(text: &str) -> Result<HashMap<String, u64>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let (name, millis) = entry
+                    .split_once('=')
+                    .ok_or_else(|| format!("slow point {entry:?}: expected name=millis"))?;
+                let millis = millis
+                    .parse::<u64>()
+                    .map_err(|_| format!("slow point {entry:?}: millis must be a number"))?;
+                Ok((name.to_string(), millis))
+            })
+            .collect()
+    }
+
     fn plan() -> Option<&'static Plan> {
         static PLAN: OnceLock<Option<Plan>> = OnceLock::new();
         PLAN.get_or_init(|| {
-            let text = std::env::var(PLAN_VAR).ok()?;
-            let points = parse_plan(&text).unwrap_or_else(|e| panic!("{PLAN_VAR}: {e}"));
+            let crashes = std::env::var(PLAN_VAR).ok();
+            let pauses = std::env::var(SLOW_VAR).ok();
+            if crashes.is_none() && pauses.is_none() {
+                return None;
+            }
+            let points = parse_plan(crashes.as_deref().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{PLAN_VAR}: {e}"));
+            let pauses = parse_pauses(pauses.as_deref().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{SLOW_VAR}: {e}"));
             Some(Plan {
                 points,
+                pauses,
+                paused: Mutex::new(Default::default()),
                 state_dir: std::env::var_os(STATE_DIR_VAR).map(PathBuf::from),
                 hits: Mutex::new(HashMap::new()),
             })
@@ -101,6 +135,17 @@ mod enabled {
 
     pub fn reached(name: &str) {
         let Some(plan) = plan() else { return };
+        if let Some(&millis) = plan.pauses.get(name) {
+            let first = plan
+                .paused
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string());
+            if first {
+                // Blocking on purpose: the function handles one invocation at a time, like Lambda.
+                std::thread::sleep(std::time::Duration::from_millis(millis));
+            }
+        }
         let Some(&nth) = plan.points.get(name) else {
             return;
         };
@@ -123,6 +168,8 @@ mod enabled {
             assert_eq!(plan.get("c/d"), Some(&1));
             assert!(parse_plan("a/b@0").unwrap_err().contains("positive"));
             assert!(parse_plan("a/b@x").is_err());
+            assert_eq!(parse_pauses("a/b=1500").unwrap().get("a/b"), Some(&1500));
+            assert!(parse_pauses("a/b").is_err());
         }
 
         #[test]
@@ -131,6 +178,8 @@ mod enabled {
             std::fs::create_dir_all(&dir).unwrap();
             let plan = Plan {
                 points: HashMap::new(),
+                pauses: HashMap::new(),
+                paused: Mutex::new(Default::default()),
                 state_dir: Some(dir.clone()),
                 hits: Mutex::new(HashMap::new()),
             };

@@ -409,6 +409,37 @@ impl SourcesTable {
         Ok(SlotOutcome::Busy(self.read_slots().await?))
     }
 
+    /// Frees the lease of an execution that ended without releasing it (stopped by hand, timed
+    /// out) when nothing is left for it to do; the state machine's ReleaseLease, done by the
+    /// sweep. False if the lease moved on meanwhile.
+    pub async fn release_ended(
+        &self,
+        source: &SourceId,
+        execution: &str,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .update_expression("REMOVE active_execution, claimed_at_ms, snapshots")
+            .condition_expression("active_execution = :me")
+            .expression_attribute_values(":me", s(execution))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let err = AwsError::from_sdk("UpdateItem", err);
+                if Self::is_condition_failure(&err) {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
     /// Stamps the end of this execution's StartIngestionJob call (whatever it answered: Bedrock
     /// counts every call against its start rate) as the last start. No-op without the slot.
     pub async fn mark_started(

@@ -70,7 +70,7 @@ impl SyncProcessor {
             .await
             .map_err(|e| e.to_string())?;
         let mut errors = Vec::new();
-        for (source, _lease) in sources {
+        for (source, lease) in sources {
             let oldest = match self.tracking.oldest_pending(&source).await {
                 Ok(oldest) => oldest,
                 Err(e) => {
@@ -85,6 +85,11 @@ impl SyncProcessor {
             self.metrics
                 .emit(OLDEST_PENDING_AGE, age, "Seconds", &source);
             if oldest.is_none() {
+                if let Some(execution) = &lease.active_execution {
+                    if let Err(e) = self.release_if_ended(&source, execution).await {
+                        errors.push(format!("{source}: {e}"));
+                    }
+                }
                 continue;
             }
             match self.rounds.ensure_running(&source, 1).await {
@@ -99,5 +104,29 @@ impl SyncProcessor {
         } else {
             Err(errors.join("; "))
         }
+    }
+
+    /// Nothing is pending, yet the lease names an execution: if that execution has ended (it was
+    /// stopped after marking its changes, before ReleaseLease), no request will ever come to
+    /// reclaim it, so the sweep releases it. (Found by fault scenario seed 43.)
+    async fn release_if_ended(&self, source: &SourceId, execution: &str) -> Result<(), String> {
+        let state = self
+            .rounds
+            .executions
+            .state(execution)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let kb_autosync_core::lease::ExecutionState::Ended(status) = state {
+            if self
+                .rounds
+                .sources
+                .release_ended(source, execution)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                tracing::warn!(%source, %execution, %status, "sweep: released the lease of an execution that ended without releasing it");
+            }
+        }
+        Ok(())
     }
 }

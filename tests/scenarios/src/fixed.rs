@@ -12,7 +12,13 @@ pub const REGRESSIONS: &[(u64, &str)] = &[
         12,
         "the start interval ran from the job slot's acquisition, not from the StartIngestionJob \
          call: a start delayed after acquiring (a crash, a slow call) reached Bedrock right after \
-         another knowledge base's and was throttled",
+         another knowledge base's and was throttled; then, in the local stack, two concurrent \
+         conditional writes both took one job slot (moto applied them without a lock)",
+    ),
+    (
+        43,
+        "an execution stopped after marking its changes and before releasing its lease left the \
+         lease held for good when nothing else was pending (the sweep now releases it)",
     ),
     (
         11,

@@ -82,7 +82,8 @@ pub enum Fault {
     ForeignJob { source: usize, seconds: f64 },
     /// A running execution stopped by hand after `after_millis`.
     StopExecution { after_millis: u64 },
-    /// Queue visibility of 2 s: messages come back while still being processed.
+    /// Queue visibility of 2 s and consumers pausing 3 s: messages come back while still being
+    /// processed.
     VisibilityExpiry,
     /// Malformed messages on both queues; they must reach the DLQs with a logged reason.
     Poison { count: u32 },

@@ -58,10 +58,17 @@ pub fn options(scenario: &Scenario) -> StackOptions {
     }
     let mut overrides = Vec::new();
     if scenario.has(|f| matches!(f, Fault::VisibilityExpiry | Fault::Poison { .. })) {
-        // Short enough that a message being processed comes back, and poison reaches its DLQ
-        // (5 and 10 receives) in seconds.
+        // Short enough that poison reaches its DLQ (5 and 10 receives) in seconds.
         overrides.push(("ChangeEventsQueue.VisibilityTimeout".into(), "2".into()));
         overrides.push(("SyncQueue.VisibilityTimeout".into(), "2".into()));
+    }
+    if scenario.has(|f| matches!(f, Fault::VisibilityExpiry)) {
+        // Both queue consumers pause longer than the visibility timeout after their first write:
+        // the message is delivered again, to the other process, while still being processed.
+        env.push((
+            "KB_AUTOSYNC_SLOW_POINTS".into(),
+            "event-processor/after-change-write=3000,sync-processor/after-lease-claim=3000".into(),
+        ));
     }
     let arn = format!("arn:aws:s3:::{BUCKET}");
     let mut knowledge_bases: Vec<serde_json::Value> = Vec::new();
