@@ -1,5 +1,7 @@
 use std::collections::HashMap;
 
+use futures_util::stream::{self, StreamExt};
+
 use kb_autosync_aws::knowledge_base::{JobView, KnowledgeBase};
 use kb_autosync_aws::metadata_table::{JobEnd, MetadataTable};
 use kb_autosync_aws::metrics::{Metrics, JOBS_COMPLETED, JOBS_FAILED, OLDEST_PENDING_AGE};
@@ -27,6 +29,45 @@ pub struct MonitorSync {
 
 /// Document statuses that mean Bedrock could not ingest the file.
 const FAILED_DOCUMENT: &str = "FAILED";
+/// DynamoDB writes in flight while marking a job's changes: a burst of 10,000 changes is marked
+/// in seconds instead of outlasting the function's timeout one write at a time.
+const MARK_CONCURRENCY: usize = 32;
+
+/// What marking did to one change (None: it was already in that state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marked {
+    Synced,
+    Failed,
+}
+
+/// Runs `mark` for every change, `MARK_CONCURRENCY` at a time; the first error stops it (the
+/// task is retried, and marking is idempotent).
+async fn for_each_change<'a, F, Fut>(
+    changes: &'a [ChangeRecord],
+    mark: F,
+) -> Result<Vec<Marked>, TaskError>
+where
+    F: Fn(&'a ChangeRecord) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Marked>, kb_autosync_aws::AwsError>>,
+{
+    let mut results = stream::iter(changes.iter().map(mark)).buffer_unordered(MARK_CONCURRENCY);
+    let mut marked = Vec::new();
+    while let Some(result) = results.next().await {
+        marked.extend(result?);
+    }
+    Ok(marked)
+}
+
+/// Whether listing all documents of the data source (1000 per call) takes fewer calls than
+/// asking for the changed ones (10 per call). The job's scanned-document count sizes the data
+/// source; without it, ask for the changed ones.
+fn prefer_listing(changed_documents: usize, documents_in_source: Option<u64>) -> bool {
+    let get_calls = changed_documents.div_ceil(10) as u64;
+    match documents_in_source {
+        Some(total) => total.div_ceil(1000).max(1) < get_calls,
+        None => false,
+    }
+}
 
 impl MonitorSync {
     pub async fn handle(&self, request: MonitorRequest) -> Result<serde_json::Value, TaskError> {
@@ -81,23 +122,25 @@ impl MonitorSync {
         let ended_at = kb_autosync_aws::now_rfc3339();
         let (mut processed, mut failed) = (0u64, 0u64);
         if *status == JobStatus::Complete {
-            let documents = self.failed_documents(&source, &covered).await?;
-            for change in &covered {
+            let documents = self.failed_documents(&source, &covered, view).await?;
+            let tracking = &self.tracking;
+            let (documents, ended_at) = (&documents, &ended_at);
+            let outcomes = for_each_change(&covered, |change| async move {
                 let uri = format!("s3://{}/{}", change.bucket, change.key);
-                if let Some(reason) = documents.get(&uri) {
-                    failed += u64::from(
-                        self.tracking
-                            .mark_failed(&change.change_id, Some(&job.job_id), reason)
-                            .await?,
-                    );
-                } else if self
-                    .tracking
-                    .mark_synced(&change.change_id, &job.job_id, &ended_at)
-                    .await?
-                {
-                    processed += 1;
-                }
-            }
+                Ok(match documents.get(&uri) {
+                    Some(reason) => tracking
+                        .mark_failed(&change.change_id, Some(&job.job_id), reason)
+                        .await?
+                        .then_some(Marked::Failed),
+                    None => tracking
+                        .mark_synced(&change.change_id, &job.job_id, ended_at)
+                        .await?
+                        .then_some(Marked::Synced),
+                })
+            })
+            .await?;
+            processed = outcomes.iter().filter(|m| **m == Marked::Synced).count() as u64;
+            failed = outcomes.iter().filter(|m| **m == Marked::Failed).count() as u64;
         } else if !will_retry {
             let reason = format!(
                 "ingestion job {} ended {} after {} attempt(s): {}",
@@ -106,15 +149,15 @@ impl MonitorSync {
                 job.attempt,
                 view.failure_reasons.join("; ")
             );
-            for change in &covered {
-                if self
-                    .tracking
-                    .mark_failed(&change.change_id, Some(&job.job_id), &reason)
+            let (tracking, reason) = (&self.tracking, &reason);
+            failed = for_each_change(&covered, |change| async move {
+                Ok(tracking
+                    .mark_failed(&change.change_id, Some(&job.job_id), reason)
                     .await?
-                {
-                    failed += 1;
-                }
-            }
+                    .then_some(Marked::Failed))
+            })
+            .await?
+            .len() as u64;
             processed = failed;
         }
         let statistics_json = view.statistics.to_string();
@@ -175,6 +218,7 @@ impl MonitorSync {
         &self,
         source: &SourceId,
         covered: &[ChangeRecord],
+        view: &JobView,
     ) -> Result<HashMap<String, String>, TaskError> {
         let mut uris: Vec<String> = covered
             .iter()
@@ -189,7 +233,12 @@ impl MonitorSync {
         // Without per-document status a change whose document Bedrock failed would be marked
         // SYNCED: the error goes to the state machine (retried, then the round's changes are
         // marked FAILED with this reason) instead of being papered over.
-        let states = self.knowledge_base.document_states(source, &uris).await?;
+        let scanned = view.statistics["numberOfDocumentsScanned"].as_u64();
+        let states = if prefer_listing(uris.len(), scanned) {
+            self.knowledge_base.all_document_states(source).await?
+        } else {
+            self.knowledge_base.document_states(source, &uris).await?
+        };
         Ok(states
             .into_iter()
             .filter(|d| d.status == FAILED_DOCUMENT)
@@ -220,20 +269,17 @@ impl MonitorSync {
                 .unwrap_or(0),
         };
         let reason = format!("sync of {source} failed: {}: {message}", error.error);
-        let mut failed = 0u64;
-        for change in self.tracking.pending_up_to(&source, cutoff).await? {
-            if self
-                .tracking
-                .mark_failed(
-                    &change.change_id,
-                    state.job.as_ref().map(|j| j.job_id.as_str()),
-                    &reason,
-                )
+        let covered = self.tracking.pending_up_to(&source, cutoff).await?;
+        let (tracking, reason_ref) = (&self.tracking, &reason);
+        let job_id = state.job.as_ref().map(|j| j.job_id.as_str());
+        let failed = for_each_change(&covered, |change| async move {
+            Ok(tracking
+                .mark_failed(&change.change_id, job_id, reason_ref)
                 .await?
-            {
-                failed += 1;
-            }
-        }
+                .then_some(Marked::Failed))
+        })
+        .await?
+        .len() as u64;
         self.sources
             .release_slot(&source.knowledge_base_id, execution)
             .await?;
@@ -272,5 +318,21 @@ impl MonitorSync {
                 tracing::warn!(%source, error = %e, "cannot read the oldest pending change for the age metric")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_the_data_source_only_when_that_takes_fewer_calls() {
+        // 10,000 changed documents: 1,000 GetKnowledgeBaseDocuments calls, or 10 list pages.
+        assert!(prefer_listing(10_000, Some(10_000)));
+        // 25 changes in a data source of 100,000 documents: 3 calls beat 100 pages.
+        assert!(!prefer_listing(25, Some(100_000)));
+        // A handful of changes: one call either way, keep asking for them.
+        assert!(!prefer_listing(5, Some(20)));
+        assert!(!prefer_listing(10_000, None));
     }
 }

@@ -44,6 +44,7 @@ pub fn actions(function: &str) -> Vec<&'static str> {
         "monitor-sync" => &[
             "bedrock:GetIngestionJob",
             "bedrock:GetKnowledgeBaseDocuments",
+            "bedrock:ListKnowledgeBaseDocuments",
             "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
