@@ -108,8 +108,14 @@ async fn a_burst_of_200_uploads_costs_at_most_two_jobs() {
     // The documents' status of a burst is read by listing the data source (1 page), not by
     // asking for the 200 documents 10 at a time.
     let calls = &stack.emulator().state().await.unwrap()["calls"];
-    assert!(calls["ListKnowledgeBaseDocuments"].as_u64().unwrap_or(0) >= 1, "{calls}");
-    assert!(calls["GetKnowledgeBaseDocuments"].as_u64().unwrap_or(0) <= 2, "{calls}");
+    assert!(
+        calls["ListKnowledgeBaseDocuments"].as_u64().unwrap_or(0) >= 1,
+        "{calls}"
+    );
+    assert!(
+        calls["GetKnowledgeBaseDocuments"].as_u64().unwrap_or(0) <= 2,
+        "{calls}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
