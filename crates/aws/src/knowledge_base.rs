@@ -261,25 +261,16 @@ impl KnowledgeBase {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("GetKnowledgeBaseDocuments", e))?;
-            for detail in out.document_details.unwrap_or_default() {
-                let uri = detail
-                    .identifier
-                    .as_ref()
-                    .and_then(|i| i.s3.as_ref())
-                    .map(|s| s.uri.clone())
-                    .unwrap_or_default();
-                states.push(DocumentState {
-                    uri,
-                    status: detail.status.as_str().to_string(),
-                    reason: detail.status_reason,
-                });
-            }
+            states.extend(
+                out.document_details
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(document_state),
+            );
         }
         Ok(states)
     }
-}
 
-impl KnowledgeBase {
     /// Every document of the data source with its status, 1000 per ListKnowledgeBaseDocuments
     /// page: fewer calls than GetKnowledgeBaseDocuments (10 per call) when a job covered many
     /// changes of a data source that is not much larger.
@@ -300,24 +291,27 @@ impl KnowledgeBase {
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("ListKnowledgeBaseDocuments", e))?;
-            for detail in out.document_details {
-                let uri = detail
-                    .identifier
-                    .as_ref()
-                    .and_then(|i| i.s3.as_ref())
-                    .map(|s| s.uri.clone())
-                    .unwrap_or_default();
-                states.push(DocumentState {
-                    uri,
-                    status: detail.status.as_str().to_string(),
-                    reason: detail.status_reason,
-                });
-            }
+            states.extend(out.document_details.into_iter().map(document_state));
             match out.next_token {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => return Ok(states),
             }
         }
+    }
+}
+
+fn document_state(
+    detail: aws_sdk_bedrockagent::types::KnowledgeBaseDocumentDetail,
+) -> DocumentState {
+    DocumentState {
+        uri: detail
+            .identifier
+            .as_ref()
+            .and_then(|i| i.s3.as_ref())
+            .map(|s| s.uri.clone())
+            .unwrap_or_default(),
+        status: detail.status.as_str().to_string(),
+        reason: detail.status_reason,
     }
 }
 

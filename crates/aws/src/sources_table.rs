@@ -61,6 +61,28 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
+/// Whether a conditional update was applied: false when its condition did not hold, which is
+/// how the lease and slot writes learn that someone else got there first.
+fn applied<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool, AwsError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) => {
+            let err = AwsError::from_sdk("UpdateItem", err);
+            if SourcesTable::is_condition_failure(&err) {
+                Ok(false)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
 pub fn lease_from_item(item: &HashMap<String, AttributeValue>) -> LeaseState {
     LeaseState {
         requested_seq: num(item, "requested_seq").unwrap_or(0) as u64,
@@ -214,17 +236,7 @@ impl SourcesTable {
                 .condition_expression("active_execution = :stale")
                 .expression_attribute_values(":stale", s(stale)),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if Self::is_condition_failure(&err) {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied(request.send().await)
     }
 
     /// Pins the counters a job start covers. The first call for `token` reads `requested_seq`
@@ -330,17 +342,7 @@ impl SourcesTable {
             .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if Self::is_condition_failure(&err) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied(result).map(|_| ())
     }
 
     /// Takes the job slot of the knowledge base for `execution`: atomically checks that no other
@@ -427,17 +429,7 @@ impl SourcesTable {
             .expression_attribute_values(":me", s(execution))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if Self::is_condition_failure(&err) {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied(result)
     }
 
     /// Stamps the end of this execution's StartIngestionJob call (whatever it answered: Bedrock
@@ -460,17 +452,7 @@ impl SourcesTable {
             .expression_attribute_values(":exec", s(execution))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if Self::is_condition_failure(&err) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied(result).map(|_| ())
     }
 
     /// Gives the slot back if `execution` holds it (no-op otherwise).
@@ -490,16 +472,6 @@ impl SourcesTable {
             .expression_attribute_values(":exec", s(execution))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if Self::is_condition_failure(&err) {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied(result)
     }
 }
