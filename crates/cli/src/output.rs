@@ -41,6 +41,14 @@ impl Style {
     }
 }
 
+/// `--json` output: the rows as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(rows: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(rows).expect("CLI rows are plain data and always serialise")
+    );
+}
+
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
     table

@@ -73,6 +73,20 @@ impl JobRecord {
     }
 }
 
+/// An item in the shape the service writes; an item that is not is an error naming the table,
+/// never a row silently left out.
+fn decode<T: serde::de::DeserializeOwned>(
+    table: &str,
+    what: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, CliError> {
+    serde_dynamo::from_item(item).map_err(|e| {
+        CliError::Usage(format!(
+            "a {what} in {table} is not in the expected shape: {e}"
+        ))
+    })
+}
+
 pub struct Records {
     pub tracking: TrackingTable,
     pub sources: SourcesTable,
@@ -126,14 +140,7 @@ impl Records {
         self.scan(&self.tracking_table)
             .await?
             .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| {
-                    CliError::Usage(format!(
-                        "a change in {} is not in the expected shape: {e}",
-                        self.tracking_table
-                    ))
-                })
-            })
+            .map(|item| decode(&self.tracking_table, "change", item))
             .collect()
     }
 
@@ -146,12 +153,12 @@ impl Records {
     }
 
     pub async fn all_jobs(&self) -> Result<Vec<JobRecord>, CliError> {
-        let mut jobs: Vec<JobRecord> = self
+        let mut jobs = self
             .scan(&self.metadata_table)
             .await?
             .into_iter()
-            .filter_map(|item| serde_dynamo::from_item(item).ok())
-            .collect();
+            .map(|item| decode(&self.metadata_table, "job", item))
+            .collect::<Result<Vec<JobRecord>, _>>()?;
         jobs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
         Ok(jobs)
     }
@@ -170,12 +177,12 @@ impl Records {
             .send()
             .await
             .map_err(|e| self.fail(sdk_error("Query", e)))?;
-        Ok(page
-            .items
+        page.items
             .unwrap_or_default()
             .into_iter()
             .next()
-            .and_then(|item| serde_dynamo::from_item(item).ok()))
+            .map(|item| decode(&self.metadata_table, "job", item))
+            .transpose()
     }
 
     pub async fn leases(&self) -> Result<Vec<(SourceId, LeaseState)>, CliError> {
@@ -193,5 +200,23 @@ impl Records {
 
     pub async fn slots(&self) -> Result<Slots, CliError> {
         self.sources.read_slots().await.map_err(|e| self.fail(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_item_is_an_error_naming_the_table() {
+        let item = HashMap::from([("job_id".to_string(), AttributeValue::N("7".into()))]);
+        let err = decode::<JobRecord>("kb-autosync-MetadataTable", "job", item).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a job in kb-autosync-MetadataTable"),
+            "{err}"
+        );
+        let item = HashMap::from([("job_id".to_string(), AttributeValue::S("J1".into()))]);
+        assert_eq!(decode::<JobRecord>("t", "job", item).unwrap().job_id, "J1");
     }
 }

@@ -71,10 +71,7 @@ pub async fn run(inv: &Invocation, args: &ChangesArgs) -> Result<i32, CliError> 
         })
         .collect();
     if inv.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("serialisable")
-        );
+        output::print_json(&rows);
         return Ok(0);
     }
     if rows.is_empty() {

@@ -43,10 +43,7 @@ pub async fn run(inv: &Invocation, args: &JobsArgs) -> Result<i32, CliError> {
                 job,
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("serialisable")
-        );
+        output::print_json(&rows);
         return Ok(0);
     }
     if jobs.is_empty() {

@@ -145,10 +145,7 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
     drop(_spinner);
 
     if inv.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("serialisable")
-        );
+        output::print_json(&rows);
         return Ok(0);
     }
     if rows.is_empty() {

@@ -122,10 +122,7 @@ pub async fn run(inv: &Invocation, args: &SyncArgs) -> Result<i32, CliError> {
         round: after.round,
     };
     if inv.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result).expect("serialisable")
-        );
+        output::print_json(&result);
     } else {
         let verb = match result.outcome {
             SyncOutcome::Joined => "joined running execution",

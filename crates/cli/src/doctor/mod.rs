@@ -51,10 +51,7 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
     };
     let failed = findings.iter().filter(|f| !f.passed).count();
     if inv.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&findings).expect("serialisable")
-        );
+        output::print_json(&findings);
     } else {
         for f in &findings {
             let mark = if f.passed {
