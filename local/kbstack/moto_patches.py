@@ -218,6 +218,7 @@ def install(host: FunctionHost | None = None) -> None:
 
     SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
     _serialise_dynamodb_writes()
+    _constant_time_sqs_sends()
     _installed = True
 
 
@@ -238,3 +239,48 @@ def _serialise_dynamodb_writes() -> None:
 
     for name in _DYNAMODB_WRITES:
         setattr(DynamoHandler, name, locked(getattr(DynamoHandler, name)))
+
+
+_sending = threading.local()
+_QUEUE_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+def _constant_time_sqs_sends() -> None:
+    """moto's SQSBackend.send_message reads `queue.attributes` for one flag
+    (ContentBasedDeduplication), and receive_message reads it once per message received (for
+    MessageRetentionPeriod); building that dict counts the queue's messages three times (the
+    ApproximateNumberOfMessages* attributes), each message's visibility checked against the
+    clock. A send or a receive on a backlog of N messages then costs O(N): a burst's backlog in
+    the change events queue made every S3 event and every batch slower than the one before
+    (10,000 uploads fell to 11 per second). While a message is sent or received, those counts
+    read 0; neither operation uses them."""
+    from moto.sqs import models as sqs_models
+
+    def skipped_in_sends_and_receives(original: property) -> property:
+        def count(self: Any) -> int:
+            if getattr(_sending, "depth", 0):
+                return 0
+            return original.fget(self)  # type: ignore[misc]
+
+        return property(count)
+
+    for name in _QUEUE_COUNTS:
+        setattr(sqs_models.Queue, name, skipped_in_sends_and_receives(getattr(sqs_models.Queue, name)))
+
+    def without_counts(original: Any) -> Any:
+        def operation(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _sending.depth = getattr(_sending, "depth", 0) + 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _sending.depth -= 1
+
+        operation.__wrapped__ = original  # type: ignore[attr-defined]
+        return operation
+
+    for name in ("send_message", "receive_message"):
+        setattr(sqs_models.SQSBackend, name, without_counts(getattr(sqs_models.SQSBackend, name)))
