@@ -97,6 +97,8 @@ fuzz-smoke:
 SCENARIO_BINS := $(FUNCTIONS) bedrock-emulator
 SEEDS         ?=
 SOAK_SEEDS    ?= 1000..1500
+# Scenarios at once, each on its own local stack; 4 keeps two cores busy without starving one.
+SOAK_PARALLEL ?= 4
 
 scenario-build: $(VENV)/.installed
 	@echo "==> building the functions with crash points for the fault scenarios"
@@ -109,8 +111,8 @@ scenarios: scenario-build
 	target/debug/scenarios $(if $(SEEDS),--seeds $(SEEDS),--list fixed)
 
 soak: scenario-build
-	@echo "==> soak: fault scenarios $(SOAK_SEEDS)"
-	target/debug/scenarios --seeds $(SOAK_SEEDS)
+	@echo "==> soak: fault scenarios $(SOAK_SEEDS), $(SOAK_PARALLEL) at once"
+	target/debug/scenarios --seeds $(SOAK_SEEDS) --parallel $(SOAK_PARALLEL)
 
 fuzz: $(CARGO_LOCAL)/bin/cargo-fuzz
 	@echo "==> fuzzing every target for $(FUZZ_SECONDS) s"
