@@ -56,11 +56,11 @@ pub struct Args {
     job_seconds: u64,
     /// Fastest time scale (emulated seconds per real second); bigger bursts run slower so that
     /// they stay bursts in emulated time (see plan.rs).
-    #[arg(long, default_value_t = 10)]
-    max_time_scale: u64,
+    #[arg(long, default_value_t = 10.0)]
+    max_time_scale: f64,
     /// Use this time scale for every stack instead.
     #[arg(long)]
-    time_scale: Option<u64>,
+    time_scale: Option<f64>,
     /// Lambda memory size the cost is computed for (MB; the template's default).
     #[arg(long, default_value_t = 128)]
     memory_mb: u64,
@@ -82,6 +82,10 @@ pub struct Args {
     /// Only render latest.md and latest.png again from a results file (no stack is started).
     #[arg(long)]
     render: Option<PathBuf>,
+    /// Add this run's scenarios to those of an earlier results file (a scenario of the same name
+    /// is replaced; cold start is kept unless measured again), e.g. to re-run one burst size.
+    #[arg(long)]
+    merge: Option<PathBuf>,
     /// Real seconds to wait for a scenario to settle (default: from the job duration, the time
     /// scale and the number of uploads).
     #[arg(long)]
@@ -114,7 +118,7 @@ impl Args {
             .unwrap_or(if self.quick { 900.0 } else { 3600.0 })
     }
 
-    fn scale_for(&self, n: u64) -> u64 {
+    fn scale_for(&self, n: u64) -> f64 {
         self.time_scale
             .unwrap_or_else(|| plan::scale_for(n, self.max_time_scale))
     }
@@ -122,15 +126,17 @@ impl Args {
 
 /// One stack: a time scale and a sync delay, and the workloads run on it in turn.
 struct Group {
-    scale: u64,
+    scale: f64,
     sync_delay: u64,
     workloads: Vec<(String, Workload)>,
 }
 
 fn groups(args: &Args) -> Vec<Group> {
+    // Keyed by thousandths of the scale (f64 is not Ord).
+    let key = |scale: f64| (scale * 1000.0).round() as u64;
     let mut by_scale: BTreeMap<u64, Vec<(String, Workload)>> = BTreeMap::new();
     for n in args.sizes() {
-        by_scale.entry(args.scale_for(n)).or_default().push((
+        by_scale.entry(key(args.scale_for(n))).or_default().push((
             format!("burst-{n}"),
             Workload::Burst {
                 n,
@@ -146,7 +152,7 @@ fn groups(args: &Args) -> Vec<Group> {
         };
         let scale = args.scale_for(workload.uploads().min(100));
         by_scale
-            .entry(scale)
+            .entry(key(scale))
             .or_default()
             .push(("trickle".into(), workload));
     }
@@ -154,7 +160,7 @@ fn groups(args: &Args) -> Vec<Group> {
         .into_iter()
         .rev()
         .map(|(scale, workloads)| Group {
-            scale,
+            scale: scale as f64 / 1000.0,
             sync_delay: plan::DEFAULT_SYNC_DELAY,
             workloads,
         })
@@ -177,7 +183,7 @@ fn groups(args: &Args) -> Vec<Group> {
         });
     }
     // Fast stacks first, so the slow big bursts come last.
-    out.sort_by_key(|g| std::cmp::Reverse(g.scale));
+    out.sort_by(|a, b| b.scale.total_cmp(&a.scale));
     out
 }
 
@@ -205,7 +211,7 @@ fn stack_options(args: &Args, group: &Group, timings: &Timings) -> StackOptions 
             // Every job takes job_seconds, however many documents it has.
             "jobs": {"starting_seconds": 5, "base_duration_seconds": args.job_seconds, "per_document_seconds": 0, "stopping_seconds": 5}
         })),
-        time_scale: group.scale as f64,
+        time_scale: group.scale,
         workers: args.workers,
         sweep_every_seconds: Some(timings.sweep_every_real()),
         overrides: Vec::new(),
@@ -276,9 +282,7 @@ async fn run(args: Args) -> Result<(), String> {
     std::env::set_var("KB_AUTOSYNC_BIN_DIR", &bin_dir);
 
     if let Some(path) = &args.render {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let doc: report::Report =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc = read_report(path)?;
         write(&args, &doc)?;
         println!("{}", doc.markdown());
         return Ok(());
@@ -292,6 +296,9 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         None
     };
+    let earlier = args.merge.as_deref().map(read_report).transpose()?;
+    let cold = cold.or_else(|| earlier.as_ref().and_then(|e| e.cold_start.clone()));
+    let earlier_seconds = earlier.as_ref().map_or(0.0, |e| e.real_seconds);
     // Results are written after every stack, so a long run that is stopped still leaves them.
     let mut results = Vec::new();
     let mut doc = report::Report::new(&args, Vec::new(), cold.clone(), 0.0);
@@ -299,14 +306,42 @@ async fn run(args: Args) -> Result<(), String> {
         results.extend(run_group(&args, &group).await?);
         doc = report::Report::new(
             &args,
-            results.clone(),
+            merged(earlier.as_ref(), &results),
             cold.clone(),
-            started.elapsed().as_secs_f64(),
+            earlier_seconds + started.elapsed().as_secs_f64(),
         );
         write(&args, &doc)?;
     }
     println!("{}", doc.markdown());
     Ok(())
+}
+
+fn read_report(path: &std::path::Path) -> Result<report::Report, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// An earlier run's scenarios, each replaced by this run's scenario of the same name, then this
+/// run's new ones.
+fn merged(earlier: Option<&report::Report>, results: &[ScenarioResult]) -> Vec<ScenarioResult> {
+    let mut out: Vec<ScenarioResult> = earlier
+        .map(|e| e.scenarios.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|old| {
+            results
+                .iter()
+                .find(|new| new.name == old.name)
+                .cloned()
+                .unwrap_or(old)
+        })
+        .collect();
+    for new in results {
+        if !out.iter().any(|s| s.name == new.name) {
+            out.push(new.clone());
+        }
+    }
+    out
 }
 
 fn write(args: &Args, doc: &report::Report) -> Result<(), String> {

@@ -22,25 +22,30 @@ pub const LOCAL_CHANGES_PER_SECOND: f64 = 100.0;
 
 /// Time scale for a burst of `n`: as fast as `max_scale`, but slow enough that the upload of
 /// the burst itself spans at most ~30 emulated seconds (half the default sync delay), so a
-/// burst is a burst in emulated time too.
-pub fn scale_for(n: u64, max_scale: u64) -> u64 {
-    let fits = (30.0 * LOCAL_CHANGES_PER_SECOND / n.max(1) as f64).floor() as u64;
-    fits.clamp(1, max_scale.max(1))
+/// burst is a burst in emulated time too. Below 1 (emulated time slower than real time: the
+/// biggest bursts) it is cut to a tenth, at least 0.1.
+pub fn scale_for(n: u64, max_scale: f64) -> f64 {
+    let fits = 30.0 * LOCAL_CHANGES_PER_SECOND / n.max(1) as f64;
+    if fits >= 1.0 {
+        fits.floor().min(max_scale.max(0.1))
+    } else {
+        ((fits * 10.0).floor() / 10.0).max(0.1)
+    }
 }
 
 /// A wait of `emulated` seconds in real seconds on the local stack.
-pub fn real_wait(emulated: u64, scale: u64) -> u64 {
+pub fn real_wait(emulated: u64, scale: f64) -> u64 {
     if emulated == 0 {
         0
     } else {
-        ((emulated as f64 / scale as f64).round() as u64).max(1)
+        ((emulated as f64 / scale).round() as u64).max(1)
     }
 }
 
 /// The service's timings for one stack, in emulated seconds as actually used.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timings {
-    pub time_scale: u64,
+    pub time_scale: f64,
     pub sync_delay: u64,
     pub monitor_interval: u64,
     pub quota_wait: u64,
@@ -49,8 +54,8 @@ pub struct Timings {
 }
 
 impl Timings {
-    pub fn new(sync_delay: u64, scale: u64) -> Self {
-        let used = |e: u64| real_wait(e, scale) * scale;
+    pub fn new(sync_delay: u64, scale: f64) -> Self {
+        let used = |e: u64| (real_wait(e, scale) as f64 * scale).round() as u64;
         Self {
             time_scale: scale,
             sync_delay: used(sync_delay),
@@ -91,19 +96,25 @@ mod tests {
 
     #[test]
     fn scale_keeps_bursts_short() {
-        assert_eq!(scale_for(1, 30), 30);
-        assert_eq!(scale_for(100, 30), 30);
-        assert_eq!(scale_for(1000, 30), 3);
-        assert_eq!(scale_for(10_000, 30), 1);
+        assert_eq!(scale_for(1, 30.0), 30.0);
+        assert_eq!(scale_for(100, 30.0), 30.0);
+        assert_eq!(scale_for(1000, 30.0), 3.0);
+        assert_eq!(scale_for(3000, 30.0), 1.0);
+        // Emulated time slower than real time: 10,000 uploads still span ~30 emulated seconds.
+        assert_eq!(scale_for(10_000, 30.0), 0.3);
+        assert_eq!(scale_for(1_000_000, 30.0), 0.1);
     }
 
     #[test]
     fn waits_round_to_whole_seconds() {
-        let t = Timings::new(60, 30);
+        let t = Timings::new(60, 30.0);
         assert_eq!(t.sync_delay, 60);
         assert_eq!(t.monitor_interval, 30);
         assert_eq!(t.start_job_min_interval, 30); // 1 real second is the least
-        assert_eq!(Timings::new(0, 30).sync_delay, 0);
-        assert_eq!(real_wait(30, 1), 30);
+        assert_eq!(Timings::new(0, 30.0).sync_delay, 0);
+        assert_eq!(real_wait(30, 1.0), 30);
+        let slow = Timings::new(60, 0.3);
+        assert_eq!(real_wait(60, 0.3), 200);
+        assert_eq!((slow.sync_delay, slow.monitor_interval), (60, 30));
     }
 }

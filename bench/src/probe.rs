@@ -283,15 +283,25 @@ impl Probe {
         let deadline = Instant::now() + timeout;
         let mut quiet = 0;
         loop {
+            // Cheapest first: the pending count is a Query that moto answers by sorting the whole
+            // table, so it is asked only once every change is recorded and nothing runs (asked
+            // every half second during a burst of 10,000, it took most of moto's time).
             let seq = self.change_seq(source_key).await?;
-            let pending = self.pending(source_key).await?;
-            let running = self
-                .execution_arns()
-                .await?
-                .iter()
-                .filter(|(_, r)| *r)
-                .count();
-            if seq >= expected_seq && pending == 0 && running == 0 {
+            let running = if seq >= expected_seq {
+                self.execution_arns()
+                    .await?
+                    .iter()
+                    .filter(|(_, r)| *r)
+                    .count()
+            } else {
+                0
+            };
+            let pending = if seq >= expected_seq && running == 0 {
+                Some(self.pending(source_key).await?)
+            } else {
+                None
+            };
+            if seq >= expected_seq && pending == Some(0) && running == 0 {
                 quiet += 1;
                 if quiet >= 2 {
                     return Ok(true);
@@ -300,6 +310,7 @@ impl Probe {
                 quiet = 0;
             }
             if Instant::now() > deadline {
+                let pending = pending.map_or("not counted".into(), |p| p.to_string());
                 eprintln!(
                     "    not settled after {} s: {seq}/{expected_seq} changes recorded, {pending} not SYNCED, {running} executions running",
                     timeout.as_secs()

@@ -172,7 +172,7 @@ pub async fn run(
 ) -> Result<ScenarioResult, String> {
     let started = Instant::now();
     let probe = ctx.probe;
-    let scale = ctx.timings.time_scale as f64;
+    let scale = ctx.timings.time_scale;
     let n = workload.uploads();
     let seq_before = probe.change_seq(&ctx.source_key).await?;
     let executions_before = probe.known_executions().await?;
@@ -189,8 +189,8 @@ pub async fn run(
         .collect();
     let uploads = upload(ctx, name, offsets).await?;
     // Long enough for a few jobs and the local stack's pace (~50 changes/s end to end at worst).
-    let timeout = ctx.settle_timeout.unwrap_or(Duration::from_secs(
-        120 + 3 * ctx.job_seconds / ctx.timings.time_scale + n / 50,
+    let timeout = ctx.settle_timeout.unwrap_or(Duration::from_secs_f64(
+        120.0 + 3.0 * ctx.job_seconds as f64 / scale + n as f64 / 50.0,
     ));
     let settled = probe
         .wait_settled(&ctx.source_key, seq_before + n, timeout)
