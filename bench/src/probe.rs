@@ -288,20 +288,17 @@ impl Probe {
             // every half second during a burst of 10,000, it took most of moto's time).
             let seq = self.change_seq(source_key).await?;
             let running = if seq >= expected_seq {
-                self.execution_arns()
-                    .await?
-                    .iter()
-                    .filter(|(_, r)| *r)
-                    .count()
+                let arns = self.execution_arns().await?;
+                Some(arns.iter().filter(|(_, r)| *r).count())
             } else {
-                0
+                None
             };
-            let pending = if seq >= expected_seq && running == 0 {
+            let pending = if running == Some(0) {
                 Some(self.pending(source_key).await?)
             } else {
                 None
             };
-            if seq >= expected_seq && pending == Some(0) && running == 0 {
+            if pending == Some(0) {
                 quiet += 1;
                 if quiet >= 2 {
                     return Ok(true);
@@ -310,7 +307,9 @@ impl Probe {
                 quiet = 0;
             }
             if Instant::now() > deadline {
-                let pending = pending.map_or("not counted".into(), |p| p.to_string());
+                let counted = |n: Option<String>| n.unwrap_or_else(|| "not counted".into());
+                let pending = counted(pending.map(|p| p.to_string()));
+                let running = counted(running.map(|r| r.to_string()));
                 eprintln!(
                     "    not settled after {} s: {seq}/{expected_seq} changes recorded, {pending} not SYNCED, {running} executions running",
                     timeout.as_secs()

@@ -218,7 +218,7 @@ def install(host: FunctionHost | None = None) -> None:
 
     SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
     _serialise_dynamodb_writes()
-    _constant_time_sqs_sends()
+    _sqs_without_queue_counts()
     _installed = True
 
 
@@ -241,7 +241,7 @@ def _serialise_dynamodb_writes() -> None:
         setattr(DynamoHandler, name, locked(getattr(DynamoHandler, name)))
 
 
-_sending = threading.local()
+_in_send_or_receive = threading.local()
 _QUEUE_COUNTS = (
     "approximate_number_of_messages",
     "approximate_number_of_messages_delayed",
@@ -249,7 +249,7 @@ _QUEUE_COUNTS = (
 )
 
 
-def _constant_time_sqs_sends() -> None:
+def _sqs_without_queue_counts() -> None:
     """moto's SQSBackend.send_message reads `queue.attributes` for one flag
     (ContentBasedDeduplication), and receive_message reads it once per message received (for
     MessageRetentionPeriod); building that dict counts the queue's messages three times (the
@@ -262,7 +262,7 @@ def _constant_time_sqs_sends() -> None:
 
     def skipped_in_sends_and_receives(original: property) -> property:
         def count(self: Any) -> int:
-            if getattr(_sending, "depth", 0):
+            if getattr(_in_send_or_receive, "depth", 0):
                 return 0
             return original.fget(self)  # type: ignore[misc]
 
@@ -273,11 +273,11 @@ def _constant_time_sqs_sends() -> None:
 
     def without_counts(original: Any) -> Any:
         def operation(self: Any, *args: Any, **kwargs: Any) -> Any:
-            _sending.depth = getattr(_sending, "depth", 0) + 1
+            _in_send_or_receive.depth = getattr(_in_send_or_receive, "depth", 0) + 1
             try:
                 return original(self, *args, **kwargs)
             finally:
-                _sending.depth -= 1
+                _in_send_or_receive.depth -= 1
 
         operation.__wrapped__ = original  # type: ignore[attr-defined]
         return operation
