@@ -1,6 +1,7 @@
 //! Configuration from the environment the template sets. Every missing or invalid variable is an
 //! error naming the variable and what it should hold.
 
+use kb_autosync_core::handover::{HandOverPolicy, HISTORY_EVENT_LIMIT};
 use kb_autosync_core::job::RetryPolicy;
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::routing::{RouteError, RouteTable};
@@ -119,6 +120,27 @@ pub fn workflow_settings() -> Result<WorkflowSettings, ConfigError> {
         });
     }
     Ok(settings)
+}
+
+/// When an execution that must go round again hands over to a fresh one (see
+/// `kb_autosync_core::handover`).
+pub fn hand_over_policy() -> Result<HandOverPolicy, ConfigError> {
+    let after_history_events = number(
+        "HANDOVER_AFTER_HISTORY_EVENTS",
+        HandOverPolicy::default().after_history_events,
+        "a whole number of execution history events",
+    )?;
+    // One iteration must still fit below the hard limit after the bound is reached.
+    if !(50..=HISTORY_EVENT_LIMIT / 2).contains(&after_history_events) {
+        return Err(ConfigError::Invalid {
+            name: "HANDOVER_AFTER_HISTORY_EVENTS",
+            value: after_history_events.to_string(),
+            expected: "from 50 to 12500 (half of Step Functions' 25,000-event history limit)",
+        });
+    }
+    Ok(HandOverPolicy {
+        after_history_events,
+    })
 }
 
 pub fn retry_policy(settings: &WorkflowSettings) -> RetryPolicy {

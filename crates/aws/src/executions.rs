@@ -63,6 +63,28 @@ impl Executions {
         }
     }
 
+    /// How many events the execution's history holds: the id of its latest event. Asks for the
+    /// newest event only; takes the largest id returned, so a server that ignores `reverseOrder`
+    /// and `maxResults` still gives the right answer.
+    pub async fn history_events(&self, execution_arn: &str) -> Result<u64, AwsError> {
+        let out = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .reverse_order(true)
+            .max_results(1)
+            .include_execution_data(false)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetExecutionHistory", e))?;
+        Ok(out
+            .events
+            .iter()
+            .map(|e| e.id.max(0) as u64)
+            .max()
+            .unwrap_or(0))
+    }
+
     pub async fn state(&self, execution_name: &str) -> Result<ExecutionState, AwsError> {
         match self
             .client

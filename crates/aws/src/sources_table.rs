@@ -39,6 +39,16 @@ pub struct Slots {
     pub last_start_ms: Option<i64>,
 }
 
+/// What a hand-over of the lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandOver {
+    Moved,
+    /// A retry: the lease already names the successor.
+    AlreadyMoved,
+    /// Someone else holds it (or nobody): this execution lost it before handing over.
+    Lost(Option<String>),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotOutcome {
     Acquired,
@@ -237,6 +247,31 @@ impl SourcesTable {
                 .expression_attribute_values(":stale", s(stale)),
         };
         applied(request.send().await)
+    }
+
+    /// Moves the lease from `from` to `to`, the execution of `round` (the hand-over of
+    /// `kb_autosync_core::handover`). A retry after the move finds `to` in place and goes on;
+    /// the claim time and snapshots are only reset by the move itself, never under a successor
+    /// that has already started pinning.
+    pub async fn hand_over(
+        &self,
+        source: &SourceId,
+        from: &str,
+        round: u64,
+        to: &str,
+        now_ms: i64,
+    ) -> Result<HandOver, AwsError> {
+        if self
+            .take_lease(source, round, to, now_ms, Some(from))
+            .await?
+        {
+            return Ok(HandOver::Moved);
+        }
+        let holder = self.read(source).await?.and_then(|l| l.active_execution);
+        Ok(match holder {
+            Some(holder) if holder == to => HandOver::AlreadyMoved,
+            holder => HandOver::Lost(holder),
+        })
     }
 
     /// Pins the counters a job start covers. The first call for `token` reads `requested_seq`

@@ -22,6 +22,15 @@ impl TaskError {
         }
     }
 
+    /// The execution no longer holds its data source's lease (it was handed over): the state
+    /// machine ends the execution quietly, since the holder covers what is pending.
+    pub fn lease_moved(message: impl Into<String>) -> Self {
+        Self {
+            error_type: kb_autosync_core::lease::LEASE_MOVED,
+            message: message.into(),
+        }
+    }
+
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self {
             error_type: "InvalidInput",

@@ -12,8 +12,15 @@
 //!    so it cannot start twice).
 //! 5. Held by an execution that has ended without releasing (killed, timed out): reclaim
 //!    conditionally on the stale holder and start a new round.
+//! 6. A round that must go again with a long execution history hands the lease over to the next
+//!    round's execution (`crate::handover`); to a request that is a claim like any other (the
+//!    successor is running, or not started yet and healed as in 4).
 
 use crate::SourceId;
+
+/// `errorType` of a task whose execution no longer holds the lease (it moved on to another
+/// execution): the state machine ends that execution, the holder covers what is pending.
+pub const LEASE_MOVED: &str = "LeaseMoved";
 
 /// The lease item of one data source, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,6 +14,7 @@
 
 pub mod change;
 pub mod event;
+pub mod handover;
 pub mod job;
 pub mod lease;
 pub mod notification;

@@ -141,6 +141,15 @@ pub struct WorkflowState {
     pub previous_cutoff: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<CaughtError>,
+    /// Iterations of this round before this one in this execution (set when the round goes
+    /// again). Keeps job tokens apart where `previous_target` does not: after a failed
+    /// iteration the counters of the last successful one carry over.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub iteration: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl WorkflowState {
@@ -162,8 +171,12 @@ impl WorkflowState {
     /// `[a-zA-Z0-9](-*[a-zA-Z0-9])*`: a readable part plus a digest that brings short ids to length.
     pub fn client_token(&self, attempt: u32) -> String {
         use sha2::{Digest, Sha256};
+        let iteration = match self.iteration {
+            0 => String::new(),
+            n => format!("-i{n}"),
+        };
         let readable = format!(
-            "{}-p{}-a{}",
+            "{}-p{}{iteration}-a{}",
             self.input.execution_name,
             self.previous_target.as_deref().unwrap_or("0"),
             attempt
@@ -223,6 +236,9 @@ mod tests {
         assert_ne!(first.client_token(1), first.client_token(2));
         let again = state(json!({"previous_target": "7"}));
         assert!(again.client_token(1).starts_with("KB-DS-r2-p7-a1-"));
+        // An iteration after a failed one keeps the counters, not the token.
+        let retried = state(json!({"previous_target": "7", "iteration": 3}));
+        assert!(retried.client_token(1).starts_with("KB-DS-r2-p7-i3-a1-"));
         for token in [first.client_token(1), again.client_token(3)] {
             assert!((33..=256).contains(&token.len()), "{token}");
             assert!(

@@ -77,8 +77,11 @@ impl MonitorSync {
                 Ok(serde_json::to_value(result).unwrap_or_default())
             }
             MonitorAction::Fail => {
-                self.fail(&request.state).await?;
-                Ok(serde_json::json!({"handled": true}))
+                let release_target = self.fail(&request.state).await?;
+                // The state machine frees the lease only while `requested_seq` still equals it.
+                Ok(
+                    serde_json::json!({"handled": true, "release_target_text": release_target.to_string()}),
+                )
             }
         }
     }
@@ -253,20 +256,21 @@ impl MonitorSync {
     }
 
     /// The round failed without a job result (a non-retryable error, or something unforeseen):
-    /// its changes get FAILED with the reason, the job slot is freed, users are told.
-    async fn fail(&self, state: &WorkflowState) -> Result<(), TaskError> {
+    /// its changes get FAILED with the reason, the job slot is freed, users are told. Returns the
+    /// request count those changes answer: the job's pinned target, or, without a job, the
+    /// count read together with the change counter (a request is counted only after its change
+    /// was numbered and recorded, so every request in that count has its change marked here).
+    async fn fail(&self, state: &WorkflowState) -> Result<u64, TaskError> {
         let source = state.input.source();
         let execution = &state.input.execution_name;
         let error = state.error.clone().unwrap_or_default();
         let message = error.message();
-        let cutoff = match &state.job {
-            Some(job) => job.cutoff_seq,
-            None => self
-                .sources
-                .read(&source)
-                .await?
-                .map(|l| l.change_seq)
-                .unwrap_or(0),
+        let (cutoff, release_target) = match &state.job {
+            Some(job) => (job.cutoff_seq, job.target_seq),
+            None => {
+                let lease = self.sources.read(&source).await?.unwrap_or_default();
+                (lease.change_seq, lease.requested_seq)
+            }
         };
         let reason = format!("sync of {source} failed: {}: {message}", error.error);
         let covered = self.tracking.pending_up_to(&source, cutoff).await?;
@@ -301,7 +305,7 @@ impl MonitorSync {
             )
             .await?;
         self.metrics.count(JOBS_FAILED, 1, &source);
-        Ok(())
+        Ok(release_target)
     }
 
     async fn emit_pending_age(&self, source: &SourceId) {

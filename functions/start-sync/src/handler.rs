@@ -30,7 +30,7 @@ impl StartSync {
 
         let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
             if e.is("ConditionalCheckFailedException") {
-                TaskError::new(ErrorClass::NotRetryable, format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
+                TaskError::lease_moved(format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
             } else {
                 e.into()
             }

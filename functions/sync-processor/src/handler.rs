@@ -3,11 +3,13 @@ use std::collections::BTreeMap;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use kb_autosync_aws::metrics::{Metrics, OLDEST_PENDING_AGE};
 use kb_autosync_aws::tracking_table::TrackingTable;
+use kb_autosync_aws::TaskError;
 use kb_autosync_core::change::age_seconds;
+use kb_autosync_core::handover::{Continuation, ContinueRequest};
 use kb_autosync_core::sync_request::SyncRequest;
 use kb_autosync_core::SourceId;
 
-use crate::round::Rounds;
+use crate::round::{RoundError, Rounds};
 
 pub struct SyncProcessor {
     pub rounds: Rounds,
@@ -16,6 +18,40 @@ pub struct SyncProcessor {
 }
 
 impl SyncProcessor {
+    /// Two callers: the sync queue's event source mapping (an SQS batch) and the state machine's
+    /// ContinueRound / RetryRound tasks (a `ContinueRequest`).
+    pub async fn dispatch(
+        &self,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskError> {
+        if payload.get("Records").is_some() {
+            let event: SqsEvent = serde_json::from_value(payload).map_err(|e| {
+                TaskError::invalid_input(format!("not an SQS batch of sync requests: {e}"))
+            })?;
+            return Ok(serde_json::to_value(self.handle(event).await).unwrap_or_default());
+        }
+        let request: ContinueRequest = serde_json::from_value(payload).map_err(|e| {
+            TaskError::invalid_input(format!(
+                "neither an SQS batch (Records) nor a round continuation (reason, execution_arn, state): {e}"
+            ))
+        })?;
+        let continuation = self.continue_round(&request).await?;
+        Ok(serde_json::to_value(continuation).unwrap_or_default())
+    }
+
+    async fn continue_round(&self, request: &ContinueRequest) -> Result<Continuation, TaskError> {
+        self.rounds
+            .continue_round(request)
+            .await
+            .map_err(|e| match e {
+                RoundError::Aws(e) => e.into(),
+                RoundError::RetryLater(message) => TaskError::new(
+                    kb_autosync_core::start_error::ErrorClass::Transient,
+                    message,
+                ),
+            })
+    }
+
     /// Groups the batch by data source so k requests cost one counter bump and one lease check.
     /// A message is acknowledged only once a running execution covers it.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {

@@ -1,10 +1,10 @@
 //! sync-processor: sync requests (SQS) -> per data source, count them, claim or heal the lease,
-//! start one state machine execution per round.
+//! start one state machine execution per round. The state machine also calls it when a round
+//! must go again (go on in the same execution, or hand the lease over to the next round's).
 
 mod handler;
 mod round;
 
-use aws_lambda_events::sqs::SqsEvent;
 use kb_autosync_aws::{clients::AwsClients, config, executions::Executions, metrics::Metrics};
 use kb_autosync_aws::{sources_table::SourcesTable, tracking_table::TrackingTable};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -20,9 +20,11 @@ async fn main() -> Result<(), Error> {
         }
     };
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, kb_autosync_aws::TaskError>(handler.handle(event.payload).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handler.dispatch(event.payload).await
+        },
+    ))
     .await
 }
 
@@ -34,6 +36,7 @@ async fn build() -> Result<handler::SyncProcessor, Error> {
             executions: Executions::new(aws.sfn.clone(), config::state_machine_arn()?),
             settings: config::workflow_settings()?,
             claim_grace_ms: config::lease_claim_grace_ms()?,
+            hand_over: config::hand_over_policy()?,
         },
         tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
         metrics: Metrics::new(config::metrics_namespace()),

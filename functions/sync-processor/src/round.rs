@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use kb_autosync_aws::executions::{Executions, StartOutcome};
-use kb_autosync_aws::sources_table::SourcesTable;
+use kb_autosync_aws::sources_table::{HandOver, SourcesTable};
 use kb_autosync_aws::AwsError;
+use kb_autosync_core::handover::{
+    next_iteration, successor, Continuation, ContinueRequest, HandOverPolicy, Next, Reason,
+};
 use kb_autosync_core::lease::{decide, ExecutionState, LeaseAction};
 use kb_autosync_core::workflow::{RoundInput, WorkflowSettings};
 use kb_autosync_core::SourceId;
@@ -15,6 +18,7 @@ pub struct Rounds {
     pub executions: Executions,
     pub settings: WorkflowSettings,
     pub claim_grace_ms: i64,
+    pub hand_over: HandOverPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +122,70 @@ impl Rounds {
         } else {
             last_reason
         }))
+    }
+
+    /// The state machine's round must go again: in this execution, or, once its history is
+    /// past the hand-over bound, in the execution of the next round, which takes the lease over
+    /// (`kb_autosync_core::handover`). Every step is idempotent, so the task can be retried.
+    pub async fn continue_round(
+        &self,
+        request: &ContinueRequest,
+    ) -> Result<Continuation, RoundError> {
+        let state = &request.state;
+        let history_events = self
+            .executions
+            .history_events(&request.execution_arn)
+            .await?;
+        if !self.hand_over.should_hand_over(history_events) {
+            let next = match request.reason {
+                Reason::RequestsDuringJob => Next::Continue,
+                Reason::RequestsDuringFailure => Next::ContinueAfterWait,
+            };
+            return Ok(Continuation {
+                next,
+                state: Some(next_iteration(state, request.reason)),
+                handed_over_to: None,
+                history_events,
+            });
+        }
+        let source = state.input.source();
+        let current = &state.input.execution_name;
+        let successor = successor(state, request.reason, self.settings);
+        let next_name = successor.input.execution_name.clone();
+        let moved = self
+            .sources
+            .hand_over(
+                &source,
+                current,
+                successor.input.round,
+                &next_name,
+                kb_autosync_aws::now_ms(),
+            )
+            .await?;
+        if let HandOver::Lost(holder) = moved {
+            tracing::warn!(%source, execution = %current, holder = ?holder, "the lease moved on before the hand-over: this execution ends, the holder covers what is pending");
+            return Ok(Continuation {
+                next: Next::End,
+                state: None,
+                handed_over_to: holder,
+                history_events,
+            });
+        }
+        kb_autosync_aws::crash_point!("sync-processor/after-hand-over-move");
+        let input = serde_json::to_value(&successor).expect("workflow state serialises");
+        if self.executions.start(&next_name, &input).await? == StartOutcome::NameTaken {
+            // Started already: by a retry of this task, or healed by a request that found the
+            // lease naming it. Either way it holds the lease now.
+            tracing::info!(%source, execution = %next_name, "successor already started");
+        }
+        kb_autosync_aws::crash_point!("sync-processor/after-hand-over-start");
+        tracing::info!(%source, from = %current, to = %next_name, history_events, bound = self.hand_over.after_history_events, "execution handed over to the next round");
+        Ok(Continuation {
+            next: Next::End,
+            state: None,
+            handed_over_to: Some(next_name),
+            history_events,
+        })
     }
 
     /// Starts the round's execution. `None` when the lease moved on meanwhile (re-read it).
@@ -307,6 +375,9 @@ mod tests {
             executions: Executions::new(mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn), SM),
             settings: settings(),
             claim_grace_ms: 60_000,
+            hand_over: HandOverPolicy {
+                after_history_events: 100,
+            },
         }
     }
 
@@ -410,6 +481,169 @@ mod tests {
             0,
             "the winner starts the execution, not us"
         );
+    }
+
+    fn history(events: i64) -> Rule {
+        mock!(aws_sdk_sfn::Client::get_execution_history)
+            .match_requests(|r| {
+                r.execution_arn() == Some("arn:exec:KB-DS-r7") && r.reverse_order() == Some(true)
+            })
+            .then_output(move || {
+                // As moto answers: the whole history, oldest first.
+                let events = (1..=events)
+                    .map(|id| {
+                        aws_sdk_sfn::types::HistoryEvent::builder()
+                            .id(id)
+                            .r#type(aws_sdk_sfn::types::HistoryEventType::PassStateEntered)
+                            .timestamp(DateTime::from_secs(0))
+                            .build()
+                            .unwrap()
+                    })
+                    .collect();
+                aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput::builder()
+                    .set_events(Some(events))
+                    .build()
+                    .unwrap()
+            })
+    }
+
+    fn continue_request(reason: &str) -> ContinueRequest {
+        serde_json::from_value(serde_json::json!({
+            "reason": reason, "execution_arn": "arn:exec:KB-DS-r7",
+            "state": {
+                "knowledge_base_id": "KB", "data_source_id": "DS", "round": 7, "execution_name": "KB-DS-r7", "source_key": "KB#DS",
+                "settings": {"monitor_interval_seconds": 1, "quota_wait_seconds": 1, "max_job_attempts": 2, "retry_backoff_seconds": 1},
+                "job": {"job_id": "J", "attempt": 1, "client_token": "t", "target_seq": 40, "target_seq_text": "40", "cutoff_seq": 33, "started_at": "x", "skipped": false},
+                "previous_target": "12", "previous_cutoff": 10
+            }
+        }))
+        .unwrap()
+    }
+
+    fn successor_start() -> Rule {
+        mock!(aws_sdk_sfn::Client::start_execution)
+            .match_requests(|r| {
+                r.name() == Some("KB-DS-r8")
+                    && r.input().is_some_and(|i| {
+                        let doc: serde_json::Value = serde_json::from_str(i).unwrap();
+                        doc["round"] == 8
+                            && doc["execution_name"] == "KB-DS-r8"
+                            && doc["previous_target"] == "40"
+                            && doc["previous_cutoff"] == 33
+                            && doc.get("job").is_none()
+                    })
+            })
+            .then_output(|| {
+                StartExecutionOutput::builder()
+                    .execution_arn("arn")
+                    .start_date(DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            })
+    }
+
+    #[tokio::test]
+    async fn a_short_history_goes_round_again_in_the_same_execution() {
+        let events = history(99);
+        let start = successor_start();
+        let move_lease = take_lease("active_execution = :stale", true);
+        let rounds = rounds(&[&move_lease], &[&events, &start]);
+        let c = rounds
+            .continue_round(&continue_request("requests_during_job"))
+            .await
+            .unwrap();
+        assert_eq!((c.next, c.history_events), (Next::Continue, 99));
+        let next = c.state.unwrap();
+        assert_eq!(next.input.execution_name, "KB-DS-r7");
+        assert_eq!(next.previous_cutoff, Some(33));
+        assert_eq!((move_lease.num_calls(), start.num_calls()), (0, 0));
+
+        let c = rounds
+            .continue_round(&continue_request("requests_during_failure"))
+            .await
+            .unwrap();
+        assert_eq!(c.next, Next::ContinueAfterWait);
+        assert_eq!(c.state.unwrap().previous_cutoff, Some(10));
+    }
+
+    #[tokio::test]
+    async fn a_long_history_hands_the_lease_to_the_next_round() {
+        let events = history(100);
+        let move_lease = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| {
+                let values = r.expression_attribute_values().unwrap();
+                r.condition_expression() == Some("active_execution = :stale")
+                    && values.get(":stale") == Some(&AttributeValue::S("KB-DS-r7".into()))
+                    && values.get(":exec") == Some(&AttributeValue::S("KB-DS-r8".into()))
+                    && values.get(":round") == Some(&AttributeValue::N("8".into()))
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let start = successor_start();
+        let rounds = rounds(&[&move_lease], &[&events, &start]);
+        let c = rounds
+            .continue_round(&continue_request("requests_during_job"))
+            .await
+            .unwrap();
+        assert_eq!(c.next, Next::End);
+        assert_eq!(c.handed_over_to.as_deref(), Some("KB-DS-r8"));
+        assert!(c.state.is_none());
+        assert_eq!((move_lease.num_calls(), start.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_retried_hand_over_finds_the_lease_moved_and_starts_the_successor_once() {
+        let events = history(250);
+        let moved_already = take_lease("active_execution = :stale", false);
+        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+                .set_item(Some(lease(41, Some("KB-DS-r8"), 8, now())))
+                .build()
+        });
+        let already_started = mock!(aws_sdk_sfn::Client::start_execution)
+            .match_requests(|r| r.name() == Some("KB-DS-r8"))
+            .then_error(|| {
+                aws_sdk_sfn::operation::start_execution::StartExecutionError::ExecutionAlreadyExists(
+                    aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder()
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("ExecutionAlreadyExists")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let rounds = rounds(&[&moved_already, &reread], &[&events, &already_started]);
+        let c = rounds
+            .continue_round(&continue_request("requests_during_job"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.next, c.handed_over_to.as_deref()),
+            (Next::End, Some("KB-DS-r8"))
+        );
+        assert_eq!(already_started.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lease_lost_before_the_hand_over_ends_the_execution_without_a_successor() {
+        let events = history(250);
+        let lost = take_lease("active_execution = :stale", false);
+        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+                .set_item(Some(lease(41, Some("KB-DS-r9"), 9, now())))
+                .build()
+        });
+        let start = successor_start();
+        let rounds = rounds(&[&lost, &reread], &[&events, &start]);
+        let c = rounds
+            .continue_round(&continue_request("requests_during_job"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.next, c.handed_over_to.as_deref()),
+            (Next::End, Some("KB-DS-r9"))
+        );
+        assert_eq!(start.num_calls(), 0);
     }
 
     pub(super) fn now() -> i64 {

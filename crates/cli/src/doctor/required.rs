@@ -26,6 +26,7 @@ pub fn actions(function: &str) -> Vec<&'static str> {
             "dynamodb:Scan",
             "states:StartExecution",
             "states:DescribeExecution",
+            "states:GetExecutionHistory",
         ],
         "check-quota" => &[
             "bedrock:ListIngestionJobs",
