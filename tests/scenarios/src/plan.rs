@@ -41,6 +41,23 @@ pub const CRASH_POINTS: [&str; 5] = [
     "monitor-sync/before-release",
 ];
 
+/// Crash points inside the execution hand-over; they are only visited by scenarios whose
+/// executions hand over (a low history limit).
+pub const HAND_OVER_CRASH_POINTS: [&str; 2] = [
+    "sync-processor/after-hand-over-move",
+    "sync-processor/after-hand-over-start",
+];
+
+/// A Step Functions history limit low enough that a scenario's executions hand over to fresh
+/// ones several times (AWS: 25,000 events, and a hand-over after 5,000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimit {
+    /// Events after which the local stack fails an execution, as AWS does at 25,000.
+    pub limit_events: u64,
+    /// HANDOVER_AFTER_HISTORY_EVENTS of the stack.
+    pub hand_over_after: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Upload (or overwrite) `key` with `body`.
@@ -114,6 +131,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// MAX_CONCURRENT_JOBS_PER_ACCOUNT of this stack: 1 makes the two knowledge bases queue.
     pub account_limit: u32,
+    /// A low execution history limit (hand-overs in seconds), or AWS's.
+    pub history_limit: Option<HistoryLimit>,
 }
 
 impl Scenario {
@@ -203,11 +222,23 @@ impl Scenario {
             });
         }
         let account_limit = if rng.u8(..100) < 30 { 1 } else { 2 };
+        // Drawn last, so the plans of seeds from before the hand-over stay as they were.
+        let history_limit = (rng.u8(..100) < 35).then_some(HistoryLimit {
+            limit_events: 1_000,
+            hand_over_after: 60,
+        });
+        if history_limit.is_some() && rng.bool() {
+            faults.push(Fault::Crash {
+                point: HAND_OVER_CRASH_POINTS[rng.usize(..HAND_OVER_CRASH_POINTS.len())],
+                nth: rng.u64(1..3),
+            });
+        }
         Self {
             seed,
             ops,
             faults,
             account_limit,
+            history_limit,
         }
     }
 
@@ -219,9 +250,16 @@ impl Scenario {
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kinds: Vec<String> = self.faults.iter().map(Fault::kind).collect();
+        let history = match self.history_limit {
+            Some(h) => format!(
+                ", history limit {} (hand-over after {})",
+                h.limit_events, h.hand_over_after
+            ),
+            None => String::new(),
+        };
         write!(
             f,
-            "seed {}: {} ops, account limit {}, faults [{}]",
+            "seed {}: {} ops, account limit {}{history}, faults [{}]",
             self.seed,
             self.ops.len(),
             self.account_limit,
@@ -241,6 +279,25 @@ mod tests {
         assert_eq!(a.ops, b.ops);
         assert_eq!(a.faults, b.faults);
         assert_ne!(Scenario::from_seed(43).ops, a.ops);
+    }
+
+    #[test]
+    fn a_share_of_seeds_hands_over_and_some_crash_inside_the_hand_over() {
+        let scenarios: Vec<Scenario> = (1..=50).map(Scenario::from_seed).collect();
+        let low = scenarios.iter().filter(|s| s.history_limit.is_some()).count();
+        assert!((8..=30).contains(&low), "{low} of 50 seeds hand over");
+        let crashing = scenarios
+            .iter()
+            .filter(|s| {
+                s.has(|f| matches!(f, Fault::Crash { point, .. } if HAND_OVER_CRASH_POINTS.contains(point)))
+            })
+            .count();
+        assert!(crashing >= 3, "{crashing} of 50 seeds crash in a hand-over");
+        for s in &scenarios {
+            if let Some(h) = s.history_limit {
+                assert!(h.hand_over_after * 10 <= h.limit_events, "seed {}", s.seed);
+            }
+        }
     }
 
     #[test]

@@ -56,6 +56,12 @@ pub fn options(scenario: &Scenario) -> StackOptions {
             crash_dir.display().to_string(),
         ));
     }
+    if let Some(history) = scenario.history_limit {
+        env.push((
+            "HANDOVER_AFTER_HISTORY_EVENTS".into(),
+            history.hand_over_after.to_string(),
+        ));
+    }
     let mut overrides = Vec::new();
     if scenario.has(|f| matches!(f, Fault::VisibilityExpiry | Fault::Poison { .. })) {
         // Short enough that poison reaches its DLQ (5 and 10 receives) in seconds.
