@@ -6,6 +6,7 @@ pub mod config;
 pub mod crash_point;
 pub mod error;
 pub mod executions;
+pub mod item_size;
 pub mod knowledge_base;
 pub mod logging;
 pub mod metadata_table;

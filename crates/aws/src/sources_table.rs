@@ -93,6 +93,23 @@ where
     }
 }
 
+/// The pinned counters of one job start, as stored under `snapshots.<token>`.
+fn snapshot_value(target_seq: u64, cutoff_seq: u64) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("target_seq".to_string(), n(target_seq)),
+        ("cutoff_seq".to_string(), n(cutoff_seq)),
+    ]))
+}
+
+/// One knowledge base's entry in the SLOTS item's `holders`.
+fn slot_holder_value(source: &SourceId, execution: &str, since_ms: i64) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("execution".to_string(), s(execution)),
+        ("data_source_id".to_string(), s(&source.data_source_id)),
+        ("since_ms".to_string(), n(since_ms)),
+    ]))
+}
+
 pub fn lease_from_item(item: &HashMap<String, AttributeValue>) -> LeaseState {
     LeaseState {
         requested_seq: num(item, "requested_seq").unwrap_or(0) as u64,
@@ -274,6 +291,29 @@ impl SourcesTable {
         })
     }
 
+    /// Forgets the pinned counters of the iterations this execution has finished: only the
+    /// current iteration's starts are ever retried, so the lease item holds at most
+    /// MaxJobAttempts snapshots however long the execution runs. False if `execution` no longer
+    /// holds the lease.
+    pub async fn clear_snapshots(
+        &self,
+        source: &SourceId,
+        execution: &str,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(source.key()))
+            .update_expression("SET snapshots = :empty")
+            .condition_expression("active_execution = :me")
+            .expression_attribute_values(":me", s(execution))
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
+            .send()
+            .await;
+        applied(result)
+    }
+
     /// Pins the counters a job start covers. The first call for `token` reads `requested_seq`
     /// (the release target) and `change_seq` (the last change the job covers) and stores them;
     /// retries of the same start get the stored values back, never newer ones, so a job never
@@ -285,10 +325,7 @@ impl SourcesTable {
         token: &str,
     ) -> Result<Snapshot, AwsError> {
         let current = self.read(source).await?.unwrap_or_default();
-        let snap = AttributeValue::M(HashMap::from([
-            ("target_seq".to_string(), n(current.requested_seq)),
-            ("cutoff_seq".to_string(), n(current.change_seq)),
-        ]));
+        let snap = snapshot_value(current.requested_seq, current.change_seq);
         let out = self
             .client
             .update_item()
@@ -401,11 +438,7 @@ impl SourcesTable {
         in_flight_ms: i64,
     ) -> Result<SlotOutcome, AwsError> {
         for first_try in [true, false] {
-            let holder = AttributeValue::M(HashMap::from([
-                ("execution".to_string(), s(execution)),
-                ("data_source_id".to_string(), s(&source.data_source_id)),
-                ("since_ms".to_string(), n(now_ms)),
-            ]));
+            let holder = slot_holder_value(source, execution, now_ms);
             let result = self
                 .client
                 .update_item()
@@ -508,5 +541,65 @@ impl SourcesTable {
             .send()
             .await;
         applied(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item_size::{item_size, ITEM_LIMIT_BYTES};
+
+    /// The template's upper bounds: MaxJobAttempts 10, MaxConcurrentJobsPerAccount 5.
+    const MAX_JOB_ATTEMPTS: usize = 10;
+    const MAX_JOBS: usize = 5;
+
+    fn longest_execution_name(i: usize) -> String {
+        format!("{}-r{}", "K".repeat(57), u64::MAX - i as u64)
+    }
+
+    #[test]
+    fn the_lease_item_stays_far_under_the_item_limit_however_long_its_data_source_runs() {
+        // Snapshots are cleared at every new iteration and every hand-over (sync-processor's
+        // continue_round), so at most one per attempt of the current iteration: the counters
+        // and the number of changes or rounds behind them do not grow the item.
+        let snapshots: HashMap<String, AttributeValue> = (0..MAX_JOB_ATTEMPTS)
+            .map(|i| (format!("{}-{i}", "t".repeat(250)), snapshot_value(u64::MAX, u64::MAX)))
+            .collect();
+        let source = SourceId::new("K".repeat(10), "D".repeat(10));
+        let lease = HashMap::from([
+            ("source_id".to_string(), s(source.key())),
+            ("knowledge_base_id".to_string(), s(&source.knowledge_base_id)),
+            ("data_source_id".to_string(), s(&source.data_source_id)),
+            ("change_seq".to_string(), n(u64::MAX)),
+            ("requested_seq".to_string(), n(u64::MAX)),
+            ("round".to_string(), n(u64::MAX)),
+            ("active_execution".to_string(), s(longest_execution_name(0))),
+            ("claimed_at_ms".to_string(), n(i64::MAX)),
+            ("snapshots".to_string(), AttributeValue::M(snapshots)),
+        ]);
+        let size = item_size(&lease);
+        assert!(size < ITEM_LIMIT_BYTES / 50, "lease item of {size} bytes");
+    }
+
+    #[test]
+    fn the_slots_item_holds_one_entry_per_running_job_whatever_the_number_of_data_sources() {
+        // 50 data sources over 50 knowledge bases: at most MAX_JOBS of them hold a slot at once
+        // (acquire_slot's condition), and a freed slot is REMOVEd.
+        let holders: HashMap<String, AttributeValue> = (0..MAX_JOBS)
+            .map(|i| {
+                let source = SourceId::new(format!("KB{i:08}"), format!("DS{i:08}"));
+                (
+                    source.knowledge_base_id.clone(),
+                    slot_holder_value(&source, &longest_execution_name(i), i64::MAX),
+                )
+            })
+            .collect();
+        let slots = HashMap::from([
+            ("source_id".to_string(), s(SLOTS_KEY)),
+            ("holders".to_string(), AttributeValue::M(holders)),
+            ("last_start_ms".to_string(), n(i64::MAX)),
+        ]);
+        let size = item_size(&slots);
+        assert!(size < ITEM_LIMIT_BYTES / 100, "SLOTS item of {size} bytes");
     }
 }

@@ -18,6 +18,8 @@ pub enum ApiError {
     #[error("{0}")]
     Throttling(String),
     #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
     Internal(String),
     /// No SDK operation has this method and path.
     #[error("{0}")]
@@ -33,6 +35,7 @@ impl ApiError {
             Self::Conflict(_) => "ConflictException",
             Self::ServiceQuotaExceeded(_) => "ServiceQuotaExceededException",
             Self::Throttling(_) => "ThrottlingException",
+            Self::AccessDenied(_) => "AccessDeniedException",
             Self::Internal(_) => "InternalServerException",
             Self::UnknownOperation(_) => "UnknownOperationException",
         }
@@ -46,6 +49,7 @@ impl ApiError {
             // Bedrock documents 402 for this one, not 400.
             Self::ServiceQuotaExceeded(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Throttling(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,6 +61,7 @@ impl ApiError {
             | Self::Conflict(message)
             | Self::ServiceQuotaExceeded(message)
             | Self::Throttling(message)
+            | Self::AccessDenied(message)
             | Self::Internal(message)
             | Self::UnknownOperation(message) => message,
         }

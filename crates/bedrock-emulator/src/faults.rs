@@ -19,6 +19,9 @@ pub struct FaultsConfig {
     pub slow_jobs: Vec<SlowJobsFault>,
     /// The next N StartIngestionJob calls return ThrottlingException whatever the token bucket says.
     pub throttle_start_ingestion_job: u32,
+    /// The next N StartIngestionJob calls return AccessDeniedException, as when a role lost
+    /// bedrock:StartIngestionJob: a failure no retry fixes.
+    pub deny_start_ingestion_job: u32,
 }
 
 /// A fault's optional restriction to one knowledge base and/or data source (absent = any).
@@ -164,6 +167,16 @@ impl FaultsConfig {
                 ) && fault.pattern.matches(key)
             })
             .map(|fault| fault.reason.clone())
+    }
+
+    /// Whether this StartIngestionJob call is denied (consumes one).
+    pub fn take_forced_denial(&mut self) -> bool {
+        if self.deny_start_ingestion_job > 0 {
+            self.deny_start_ingestion_job -= 1;
+            true
+        } else {
+            false
+        }
     }
 
     /// Whether this StartIngestionJob call is forced to be throttled (consumes one).

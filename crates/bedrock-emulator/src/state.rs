@@ -110,6 +110,11 @@ impl EmulatorState {
 
     /// StartIngestionJob's rate check: an injected throttle first, then the token bucket.
     pub fn take_start_job_token(&mut self, now: DateTime<Utc>) -> Result<(), ApiError> {
+        if self.faults.take_forced_denial() {
+            return Err(ApiError::AccessDenied(
+                "User is not authorized to perform: bedrock:StartIngestionJob (injected by the emulator's deny fault)".to_string(),
+            ));
+        }
         if self.faults.take_forced_throttle() {
             return Err(ApiError::Throttling(
                 "Rate exceeded (injected by the emulator's throttle fault)".to_string(),

@@ -265,6 +265,38 @@ mod tests {
     }
 
     #[test]
+    fn the_state_document_stays_under_the_payload_limit_whatever_a_round_goes_through() {
+        // Step Functions: 256 KB per state or task payload; a caught error's Cause is at most
+        // 32,768 characters. The counters behind a round (10,000 changes or 10^19) are numbers,
+        // and no list grows with changes, data sources or attempts: the largest document is
+        // the one that carries every caught error at once (an earlier busy wait, the failure,
+        // the failed handler and the failed release) plus the continuation's copy of the state.
+        const PAYLOAD_LIMIT: usize = 256 * 1024;
+        let cause = "c".repeat(32_768);
+        let caught = json!({"Error": "States.TaskFailed", "Cause": cause});
+        let mut doc = serde_json::to_value(state(json!({
+            "job": job(10),
+            "monitor": {"next": "RETRY", "wait_seconds": 3600, "next_attempt": 10, "status": "FAILED", "job_id": "J".repeat(10)},
+            "quota": {"decision": "WAIT", "wait_seconds": 3600, "reason": "r".repeat(300)},
+            "previous_target": u64::MAX.to_string(), "previous_cutoff": u64::MAX, "iteration": u32::MAX,
+        })))
+        .unwrap();
+        doc["execution_name"] = json!("x".repeat(80));
+        let copy = doc.clone();
+        for key in ["busy", "error", "handler_error", "release_error"] {
+            doc[key] = caught.clone();
+        }
+        doc["failure"] = json!({"handled": true, "release_target_text": u64::MAX.to_string()});
+        doc["continuation"] = json!({"next": "CONTINUE_AFTER_WAIT", "state": copy, "history_events": u64::MAX});
+        let task_payload = json!({"action": "fail", "state": doc});
+        let size = task_payload.to_string().len();
+        assert!(size < PAYLOAD_LIMIT * 6 / 10, "{size} bytes");
+        // And it still reads as the state the tasks expect.
+        let read: WorkflowState = serde_json::from_value(doc).unwrap();
+        assert_eq!(read.iteration, u32::MAX);
+    }
+
+    #[test]
     fn caught_lambda_errors_expose_their_message() {
         let err = CaughtError {
             error: "NotRetryable".into(),

@@ -172,6 +172,17 @@ impl Emulator {
         .map(|_| ())
     }
 
+    /// The next `count` StartIngestionJob calls are denied (AccessDeniedException).
+    pub async fn deny_next_starts(&self, count: u32) -> Result<(), String> {
+        self.call(
+            reqwest::Method::POST,
+            "faults/deny-start-ingestion-job",
+            Some(json!({"count": count})),
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn slow_jobs(&self, duration_seconds: f64, count: u32) -> Result<(), String> {
         self.call(
             reqwest::Method::POST,

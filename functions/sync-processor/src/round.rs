@@ -136,7 +136,12 @@ impl Rounds {
             .executions
             .history_events(&request.execution_arn)
             .await?;
+        let source = state.input.source();
+        let current = &state.input.execution_name;
         if !self.hand_over.should_hand_over(history_events) {
+            if !self.sources.clear_snapshots(&source, current).await? {
+                return Ok(self.lease_moved_on(&source, current, history_events).await?);
+            }
             let next = match request.reason {
                 Reason::RequestsDuringJob => Next::Continue,
                 Reason::RequestsDuringFailure => Next::ContinueAfterWait,
@@ -148,8 +153,6 @@ impl Rounds {
                 history_events,
             });
         }
-        let source = state.input.source();
-        let current = &state.input.execution_name;
         let successor = successor(state, request.reason, self.settings);
         let next_name = successor.input.execution_name.clone();
         let moved = self
@@ -184,6 +187,24 @@ impl Rounds {
             next: Next::End,
             state: None,
             handed_over_to: Some(next_name),
+            history_events,
+        })
+    }
+
+    /// This execution lost its lease before going round again: it ends, the holder (or the
+    /// next request, when nobody holds it) covers what is pending.
+    async fn lease_moved_on(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        history_events: u64,
+    ) -> Result<Continuation, AwsError> {
+        let holder = self.sources.read(source).await?.and_then(|l| l.active_execution);
+        tracing::warn!(%source, %execution, holder = ?holder, "the lease moved on: this execution ends, the holder covers what is pending");
+        Ok(Continuation {
+            next: Next::End,
+            state: None,
+            handed_over_to: holder,
             history_events,
         })
     }
@@ -547,7 +568,15 @@ mod tests {
         let events = history(99);
         let start = successor_start();
         let move_lease = take_lease("active_execution = :stale", true);
-        let rounds = rounds(&[&move_lease], &[&events, &start]);
+        let clear = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| {
+                r.update_expression() == Some("SET snapshots = :empty")
+                    && r.condition_expression() == Some("active_execution = :me")
+                    && r.expression_attribute_values().unwrap().get(":me")
+                        == Some(&AttributeValue::S("KB-DS-r7".into()))
+            })
+            .then_output(|| UpdateItemOutput::builder().build());
+        let rounds = rounds(&[&move_lease, &clear], &[&events, &start]);
         let c = rounds
             .continue_round(&continue_request("requests_during_job"))
             .await
@@ -564,6 +593,28 @@ mod tests {
             .unwrap();
         assert_eq!(c.next, Next::ContinueAfterWait);
         assert_eq!(c.state.unwrap().previous_cutoff, Some(10));
+        assert_eq!(clear.num_calls(), 2, "each iteration forgets the last one's snapshots");
+    }
+
+    #[tokio::test]
+    async fn an_execution_that_lost_its_lease_does_not_go_round_again() {
+        let events = history(10);
+        let clear = take_lease("active_execution = :me", false);
+        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
+            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+                .set_item(Some(lease(41, Some("KB-DS-r8"), 8, now())))
+                .build()
+        });
+        let rounds = rounds(&[&clear, &reread], &[&events]);
+        let c = rounds
+            .continue_round(&continue_request("requests_during_job"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (c.next, c.handed_over_to.as_deref()),
+            (Next::End, Some("KB-DS-r8"))
+        );
+        assert!(c.state.is_none());
     }
 
     #[tokio::test]

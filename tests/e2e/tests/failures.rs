@@ -185,3 +185,47 @@ async fn malformed_input_goes_to_the_dead_letter_queues_with_a_clear_log_and_unr
     assert_eq!(changes.len(), 1, "only the routable upload is recorded");
     assert_all_synced(&stack, &changes).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_recorded_while_a_round_fails_gets_a_new_iteration_without_the_sweep() {
+    // No sweep in this stack: before the fix, the failed round freed the lease whatever was
+    // counted meanwhile, and the change recorded during it waited for the next sweep.
+    let stack = start(options("failed_round_requests")).await;
+    let emulator = stack.emulator();
+    emulator
+        .fail_next_jobs(1, &["The data source's S3 bucket could not be read"])
+        .await
+        .unwrap();
+    emulator.slow_jobs(80.0, 1).await.unwrap();
+    put(&stack, "docs/first.txt", "first").await;
+    eventually(Duration::from_secs(60), "the first job to start", || async {
+        !jobs(&stack).await.is_empty()
+    })
+    .await;
+    // The retry of the failed job is refused as no retry fixes; the round fails while the
+    // change below has already been counted on its lease.
+    emulator.deny_next_starts(1).await.unwrap();
+    put(&stack, "docs/second.txt", "second").await;
+
+    let changes = settle_count(&stack, 2, Duration::from_secs(120)).await;
+    assert_all_synced(&stack, &changes).await;
+    assert_eq!(assert_index_matches_s3(&stack, KB, DS, PREFIX).await, 2);
+    let notifications = observe::take_notifications(&stack).await.unwrap();
+    let error = notifications
+        .iter()
+        .find(|n| n.subject == "Bedrock KB Sync Job ERROR")
+        .unwrap_or_else(|| panic!("the failed round is notified: {notifications:?}"));
+    assert!(
+        error.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not authorized")),
+        "{}",
+        error.body
+    );
+    let statuses: Vec<_> = jobs(&stack).await.into_iter().map(|j| j.status).collect();
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("FAILED"),
+        "{statuses:?}"
+    );
+}

@@ -25,6 +25,8 @@ pub struct Outcome {
     /// (message id, body) of the malformed messages the runner sent.
     pub poison: Vec<(String, String)>,
     pub stopped_executions: usize,
+    /// Executions that handed their lease over to the next round's.
+    pub hand_overs: usize,
     pub failures: Vec<String>,
     pub wall: Duration,
 }
@@ -151,7 +153,60 @@ async fn check_all(
 
     // 7. Only poison in the DLQs, each with its reason in the function's log.
     check_dead_letters(stack, outcome).await?;
+
+    // 8. No execution failed at Step Functions' history limit: long rounds hand over first.
+    let (hand_overs, at_limit) = executions_at_the_history_limit(stack).await?;
+    outcome.hand_overs = hand_overs;
+    for problem in at_limit {
+        outcome.fail(problem);
+    }
     Ok(())
+}
+
+/// How many executions handed over, and every execution that failed at the history limit.
+async fn executions_at_the_history_limit(
+    stack: &LocalStack,
+) -> Result<(usize, Vec<String>), String> {
+    let sfn = stack.sfn();
+    let executions: Vec<_> = sfn
+        .list_executions()
+        .state_machine_arn(&stack.info.state_machine_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| format!("list executions: {e:?}"))?;
+    let (mut hand_overs, mut problems) = (0, Vec::new());
+    for execution in executions {
+        let events = sfn
+            .get_execution_history()
+            .execution_arn(&execution.execution_arn)
+            .send()
+            .await
+            .map_err(|e| format!("execution history: {e:?}"))?
+            .events;
+        hand_overs += usize::from(events.iter().any(|e| {
+            e.state_entered_event_details
+                .as_ref()
+                .is_some_and(|d| d.name == "HandedOver")
+        }));
+        let failed_at_limit = events.iter().any(|e| {
+            e.execution_failed_event_details.as_ref().is_some_and(|d| {
+                d.cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("maximum number of history events"))
+            })
+        });
+        if failed_at_limit {
+            problems.push(format!(
+                "execution {} failed at the history limit ({} events)",
+                execution.name,
+                events.len()
+            ));
+        }
+    }
+    Ok((hand_overs, problems))
 }
 
 fn record_faults(stack: &LocalStack, scenario: &Scenario, outcome: &mut Outcome) {

@@ -115,8 +115,9 @@ async fn run_all(seeds: Vec<u64>, parallel: usize) -> Vec<checks::Outcome> {
             let outcome = run::run(&scenario).await;
             let verdict = if outcome.passed() { "ok" } else { "FAILED" };
             println!(
-                "{verdict:>6} {scenario} ({} changes, {} s)",
+                "{verdict:>6} {scenario} ({} changes, {} hand-overs, {} s)",
                 outcome.changes_checked,
+                outcome.hand_overs,
                 outcome.wall.as_secs()
             );
             for problem in &outcome.failures {

@@ -15,7 +15,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(240);
 pub async fn run(scenario: &Scenario) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome::new(scenario);
-    let mut stack = match LocalStack::start(crate::stack::options(scenario)).await {
+    let limits = crate::stack::limits(scenario);
+    let mut stack = match LocalStack::start_with_limits(crate::stack::options(scenario), limits).await {
         Ok(stack) => stack,
         Err(e) => {
             outcome.fail(format!("the local stack did not start: {e}"));

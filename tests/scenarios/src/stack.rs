@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use kb_autosync_local::stack::project_root;
+use kb_autosync_local::stack::Limits;
 use kb_autosync_local::StackOptions;
 use serde_json::json;
 
@@ -18,6 +19,14 @@ pub fn state_dir(seed: u64) -> PathBuf {
     project_root()
         .join(".local/scenarios/runs")
         .join(format!("seed-{seed}"))
+}
+
+/// AWS's limits, with a low execution history limit in the seeds that hand over.
+pub fn limits(scenario: &Scenario) -> Limits {
+    Limits {
+        sfn_history_events: scenario.history_limit.map(|h| h.limit_events),
+        ..Limits::default()
+    }
 }
 
 pub fn options(scenario: &Scenario) -> StackOptions {

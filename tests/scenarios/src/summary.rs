@@ -46,6 +46,11 @@ pub fn print(outcomes: &[Outcome], wall: Duration) {
         "poison messages without a reason",
         sum(|o| o.poison_without_reason)
     );
+    println!(
+        "{:<44} {:>8}",
+        "execution hand-overs",
+        sum(|o| o.hand_overs)
+    );
     println!("{:<44} {:>7}s", "wall time", wall.as_secs());
     if !failed.is_empty() {
         println!();

@@ -15,7 +15,8 @@ use crate::emulator::{Emulator, ForeignJobRequest};
 use crate::errors::ApiError;
 use crate::faults::{FailDocumentsFault, FailJobsFault, SlowJobsFault};
 
-/// Body of `POST /_emulator/faults/throttle-start-ingestion-job`.
+/// Body of `POST /_emulator/faults/throttle-start-ingestion-job` and
+/// `POST /_emulator/faults/deny-start-ingestion-job`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleStartsBody {
@@ -101,6 +102,15 @@ pub async fn throttle_start_ingestion_job(
 ) -> Response {
     let result = body::<ThrottleStartsBody>(&bytes)
         .map(|request| emulator.add_start_throttles(request.count));
+    reply(StatusCode::OK, result)
+}
+
+pub async fn deny_start_ingestion_job(
+    State(emulator): State<Emulator>,
+    bytes: Bytes,
+) -> Response {
+    let result = body::<ThrottleStartsBody>(&bytes)
+        .map(|request| emulator.add_start_denials(request.count));
     reply(StatusCode::OK, result)
 }
 

@@ -38,5 +38,9 @@ pub fn router() -> Router<Emulator> {
             "/_emulator/faults/throttle-start-ingestion-job",
             post(handlers::throttle_start_ingestion_job),
         )
+        .route(
+            "/_emulator/faults/deny-start-ingestion-job",
+            post(handlers::deny_start_ingestion_job),
+        )
         .route("/_emulator/foreign-jobs", post(handlers::start_foreign_job))
 }

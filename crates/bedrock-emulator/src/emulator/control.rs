@@ -113,6 +113,14 @@ impl Emulator {
         Ok(state.faults.clone())
     }
 
+    /// Adds `count` AccessDeniedExceptions for the next StartIngestionJob calls.
+    pub fn add_start_denials(&self, count: u32) -> FaultsConfig {
+        let (mut state, _) = self.lock();
+        state.faults.deny_start_ingestion_job =
+            state.faults.deny_start_ingestion_job.saturating_add(count);
+        state.faults.clone()
+    }
+
     /// Adds `count` forced ThrottlingExceptions for the next StartIngestionJob calls.
     pub fn add_start_throttles(&self, count: u32) -> FaultsConfig {
         let (mut state, _) = self.lock();
