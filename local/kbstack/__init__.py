@@ -7,7 +7,9 @@ One concept per module:
   intrinsics    - parameters, conditions and intrinsic function resolution
   template      - the SAM template as the launcher sees it (Globals merged into functions)
   moto_server   - moto's server in this process, on 127.0.0.1
-  moto_patches  - Lambda Invoke -> function host; unique S3 EventBridge ids / sequencers
+  moto_patches  - Lambda Invoke -> function host; unique S3 EventBridge ids / sequencers; fixes of
+                  moto's S3, SNS, DynamoDB and SQS behaviour (the list is in its docstring)
+  limits        - AWS's hard limits moto does not enforce (history, payload, item, message size)
   function_host - Lambda Runtime API server + pools of function processes
   esm           - SQS event source mapping poller (Lambda semantics, partial batch responses)
   counters      - request and invocation counts for `make bench` (GET /_kbstack/counters on moto)

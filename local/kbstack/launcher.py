@@ -17,11 +17,12 @@ from typing import Any
 
 import yaml
 
-from . import ACCOUNT_ID, REGION, procs
+from . import ACCOUNT_ID, REGION, limits, procs
 from .emulator import LOCAL_DATA_SOURCE_ID, Emulator, generated_config
 from .errors import StackError
 from .esm import SqsPoller
 from .function_host import FunctionConfig, FunctionHost
+from .limits import Limits
 from .moto_server import MotoServer
 from .provisioner import Provisioner
 from .template import FUNCTION_TYPES, Template, default_binary_name
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="send the sweep message periodically (stand-in for EventBridge Scheduler)")
     up.add_argument("--allow-missing", action="store_true",
                     help="skip functions (and the emulator) whose binary is missing instead of failing")
+    up.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                    help="an AWS hard limit the stack enforces, lowered for tests (repeatable): sfn-history-events "
+                         "(25000), sfn-payload-bytes (262144), dynamodb-item-bytes (409600), sqs-message-bytes (262144)")
     sweep = sub.add_parser("sweep", help="send {\"kind\":\"sweep\"} to the sync queue of a running stack")
     sweep.add_argument("--state-dir", required=True)
     return parser
@@ -180,6 +184,7 @@ class Launcher:
         for spec in args.override:
             _apply_override(template, spec)
         env_overrides = _kv(args.env, "--env")
+        self.limits = Limits.parse(args.limit)
         if args.workers < 1:
             raise StackError("--workers must be at least 1")
 
@@ -220,6 +225,7 @@ class Launcher:
 
         self.moto = MotoServer("127.0.0.1", args.port, log_file=str(self.logs_dir / "moto.log")).start()
         moto_patches.install(self.host)
+        limits.configure(self.limits)
         prov = Provisioner(template, self.moto.endpoint, self.client, note=lambda line: say(f"note: {line}"))
         params = template.parameters
         bucket = params.get("S3BucketName") or None
@@ -377,6 +383,7 @@ class Launcher:
             "logs_dir": str(self.logs_dir),
             "state_dir": str(self.state_dir),
             "schedules": self._schedules(template, prov),
+            "limits": self.limits.as_json(),
         }
         global_env = {}
         for info in functions_info.values():

@@ -19,6 +19,21 @@
 5. DynamoDB writes: moto evaluates a condition expression and applies the update without a lock,
    so two concurrent conditional writes can both succeed (two executions holding one job slot).
    AWS applies them one at a time; so does the patched handler (one lock over every write).
+6. SQS sends and receives: moto reads the queue's ApproximateNumberOfMessages* counts (a walk over
+   every message) inside each SendMessage and per received message; those counts read 0 there, so
+   a backlog of thousands no longer slows every send and receive (GetQueueAttributes still counts).
+7-10. AWS's hard limits, one setting each (`up --limit NAME=VALUE`; limits.py):
+   7. sfn-history-events: a Standard execution ends at event N (25,000): ExecutionFailed, error
+      States.Runtime, cause "The execution reached the maximum number of history events (N).",
+      unless event N is ExecutionSucceeded.
+   8. sfn-payload-bytes: state outputs and task results over N bytes (262,144) fail the state with
+      States.DataLimitExceeded, which States.ALL does not catch; StartExecution input over N is a
+      ValidationException.
+   9. dynamodb-item-bytes: an item over N bytes (409,600, AWS's size rules) after PutItem, UpdateItem,
+      BatchWriteItem or TransactWriteItems is rejected with AWS's ValidationException (in a
+      transaction: TransactionCanceledException, reason ValidationError), nothing written.
+   10. sqs-message-bytes: SendMessage over N bytes (body + attributes, 262,144) is
+      InvalidParameterValue; SendMessageBatch over N in total is BatchRequestTooLong.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ import time
 import uuid
 from typing import Any
 
+from . import limits
 from .errors import StackError
 from .function_host import FunctionHost, error_payload
 
@@ -219,6 +235,7 @@ def install(host: FunctionHost | None = None) -> None:
     SNSResponse.list_subscriptions_by_topic = _list_subscriptions_by_topic
     _serialise_dynamodb_writes()
     _sqs_without_queue_counts()
+    limits.install()
     _installed = True
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: one in-process moto server (patched) for the session, function pools running
 tests/fake_function.py, boto3 clients pointed at moto."""
 
+import dataclasses
 import os
 import sys
 import time
@@ -11,7 +12,7 @@ import pytest
 LOCAL = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(LOCAL))
 
-from kbstack import moto_patches  # noqa: E402
+from kbstack import limits, moto_patches  # noqa: E402
 from kbstack.function_host import FunctionConfig, FunctionHost  # noqa: E402
 from kbstack.moto_server import MotoServer  # noqa: E402
 
@@ -42,6 +43,14 @@ def client(moto):
         return cache[service]
 
     return make
+
+
+@pytest.fixture
+def set_limits(moto):
+    """set_limits(sfn_history_events=300, ...): AWS limits for this test (AWS's values again after it)."""
+    saved = limits.current()
+    yield lambda **values: limits.configure(dataclasses.replace(saved, **values))
+    limits.configure(saved)
 
 
 @pytest.fixture

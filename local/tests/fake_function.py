@@ -6,6 +6,7 @@ It loops on GET /runtime/invocation/next and acts on the event:
   {"action": "sleep", "seconds": N}       -> sleeps, then responds {"slept": N, "pid": ...}
   {"action": "exit", "code": N}           -> exits mid-invocation
   {"action": "env", "names": [...]}       -> responds with those environment variables
+  {"action": "big", "bytes": N}           -> responds {"blob": "x" * N}
   {"Records": [...]} (an SQS event)       -> fails the records whose body contains "fail"
       (ReportBatchItemFailures); {"raise": true} in a body makes the whole invocation fail
 Env: FAKE_INIT_ERROR=Type posts /runtime/init/error and exits; FAKE_RECORD_FILE=path appends one
@@ -56,6 +57,8 @@ def handle(event, headers):
         os._exit(int(event.get("code", 3)))
     if action == "env":
         return {name: os.environ.get(name) for name in event["names"]}
+    if action == "big":
+        return {"blob": "x" * int(event["bytes"])}
     if action == "fail":
         raise LookupError(event.get("errorType", "Failed"))
     return {"unknown": action}

@@ -295,6 +295,27 @@ def test_one_line_errors(project):
         assert "is busy" in line
 
 
+def test_limits_are_set_by_flag_and_recorded(project):
+    line = _error(project, "--param", "S3BucketName=b1", "--limit", "sqs-bytes=5")
+    assert "--limit 'sqs-bytes=5'" in line and "sqs-message-bytes" in line
+    assert "positive integer" in _error(project, "--param", "S3BucketName=b1", "--limit", "sfn-history-events=0")
+
+    proc, stack_json = _up(project, "--param", "S3BucketName=limits-bucket", "--limit", "sfn-history-events=40",
+                           "--limit", "sqs-message-bytes=1024")
+    try:
+        doc = json.loads(stack_json.read_text())
+        assert doc["limits"] == {"sfn_history_events": 40, "sfn_payload_bytes": 262144,
+                                 "dynamodb_item_bytes": 409600, "sqs_message_bytes": 1024}
+        sqs = boto3.client("sqs", endpoint_url=doc["moto_endpoint"], region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        sqs.send_message(QueueUrl=doc["sync_queue_url"], MessageBody="x" * 1024)
+        with pytest.raises(sqs.exceptions.ClientError) as err:
+            sqs.send_message(QueueUrl=doc["sync_queue_url"], MessageBody="x" * 1025)
+        assert "Message must be shorter than 1024 bytes" in str(err.value)
+    finally:
+        assert _stop(proc) == 0
+
+
 def test_missing_python_packages_are_named():
     # -S: no site-packages, so PyYAML / moto / boto3 are not importable
     result = subprocess.run([sys.executable, "-S", str(STACK_PY), "up", "--state-dir", "/nonexistent"],

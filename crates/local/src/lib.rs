@@ -9,4 +9,4 @@ pub mod invariants;
 pub mod observe;
 pub mod stack;
 
-pub use stack::{LocalStack, StackError, StackInfo, StackOptions};
+pub use stack::{Limits, LocalStack, StackError, StackInfo, StackOptions};

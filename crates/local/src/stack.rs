@@ -26,6 +26,47 @@ pub struct StackInfo {
     pub notifications_queue_url: String,
     pub state_machine_arn: String,
     pub logs_dir: PathBuf,
+    /// The AWS limits the stack enforces, every one set (AWS's value unless lowered).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// AWS hard limits the local stack enforces although moto does not; `None` keeps AWS's value.
+/// Tests lower them to reach a limit in seconds. Passed to the launcher as `--limit NAME=VALUE`.
+///
+/// A separate argument of [`LocalStack::start_with_limits`] rather than a field of
+/// [`StackOptions`], which its callers build field by field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Limits {
+    /// Events in a Standard execution's history (AWS: 25,000). An execution that would record
+    /// more ends FAILED with `States.Runtime`, "The execution reached the maximum number of
+    /// history events (N)."; event N is that failure unless it is ExecutionSucceeded.
+    pub sfn_history_events: Option<u64>,
+    /// Bytes of a state's output or a task's result, `States.DataLimitExceeded` above it (not
+    /// matched by `States.ALL`); StartExecution input above it is a ValidationException
+    /// (AWS: 262,144).
+    pub sfn_payload_bytes: Option<u64>,
+    /// Bytes of a DynamoDB item by AWS's size rules after any write: ValidationException "Item
+    /// size (to update) has exceeded the maximum allowed size", nothing written (AWS: 409,600).
+    pub dynamodb_item_bytes: Option<u64>,
+    /// Bytes of an SQS message (body and attributes; InvalidParameterValue) and of a
+    /// SendMessageBatch in total (BatchRequestTooLong) (262,144: AWS's limit until 2025, now 1 MiB).
+    pub sqs_message_bytes: Option<u64>,
+}
+
+impl Limits {
+    /// The launcher's `--limit` values for the limits that are set.
+    fn flags(&self) -> Vec<String> {
+        [
+            ("sfn-history-events", self.sfn_history_events),
+            ("sfn-payload-bytes", self.sfn_payload_bytes),
+            ("dynamodb-item-bytes", self.dynamodb_item_bytes),
+            ("sqs-message-bytes", self.sqs_message_bytes),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| format!("{name}={value}")))
+        .collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +118,16 @@ pub fn project_root() -> PathBuf {
 }
 
 impl LocalStack {
+    /// Starts a stack held to AWS's own limits.
     pub async fn start(options: StackOptions) -> Result<Self, StackError> {
+        Self::start_with_limits(options, Limits::default()).await
+    }
+
+    /// Starts a stack with some of AWS's limits lowered (see [`Limits`]).
+    pub async fn start_with_limits(
+        options: StackOptions,
+        limits: Limits,
+    ) -> Result<Self, StackError> {
         let root = project_root();
         let python = root.join(".local/venv/bin/python");
         if !python.exists() {
@@ -126,6 +176,9 @@ impl LocalStack {
         }
         if let Some(every) = options.sweep_every_seconds {
             command.arg("--sweep-every").arg(every.to_string());
+        }
+        for limit in limits.flags() {
+            command.arg("--limit").arg(limit);
         }
         let mut child = command.spawn().map_err(StackError::Spawn)?;
         let deadline = Instant::now() + Duration::from_secs(180);
