@@ -563,12 +563,20 @@ mod tests {
         // continue_round), so at most one per attempt of the current iteration: the counters
         // and the number of changes or rounds behind them do not grow the item.
         let snapshots: HashMap<String, AttributeValue> = (0..MAX_JOB_ATTEMPTS)
-            .map(|i| (format!("{}-{i}", "t".repeat(250)), snapshot_value(u64::MAX, u64::MAX)))
+            .map(|i| {
+                (
+                    format!("{}-{i}", "t".repeat(250)),
+                    snapshot_value(u64::MAX, u64::MAX),
+                )
+            })
             .collect();
         let source = SourceId::new("K".repeat(10), "D".repeat(10));
         let lease = HashMap::from([
             ("source_id".to_string(), s(source.key())),
-            ("knowledge_base_id".to_string(), s(&source.knowledge_base_id)),
+            (
+                "knowledge_base_id".to_string(),
+                s(&source.knowledge_base_id),
+            ),
             ("data_source_id".to_string(), s(&source.data_source_id)),
             ("change_seq".to_string(), n(u64::MAX)),
             ("requested_seq".to_string(), n(u64::MAX)),

@@ -287,7 +287,8 @@ mod tests {
             doc[key] = caught.clone();
         }
         doc["failure"] = json!({"handled": true, "release_target_text": u64::MAX.to_string()});
-        doc["continuation"] = json!({"next": "CONTINUE_AFTER_WAIT", "state": copy, "history_events": u64::MAX});
+        doc["continuation"] =
+            json!({"next": "CONTINUE_AFTER_WAIT", "state": copy, "history_events": u64::MAX});
         let task_payload = json!({"action": "fail", "state": doc});
         let size = task_payload.to_string().len();
         assert!(size < PAYLOAD_LIMIT * 6 / 10, "{size} bytes");

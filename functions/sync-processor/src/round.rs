@@ -140,7 +140,9 @@ impl Rounds {
         let current = &state.input.execution_name;
         if !self.hand_over.should_hand_over(history_events) {
             if !self.sources.clear_snapshots(&source, current).await? {
-                return Ok(self.lease_moved_on(&source, current, history_events).await?);
+                return Ok(self
+                    .lease_moved_on(&source, current, history_events)
+                    .await?);
             }
             let next = match request.reason {
                 Reason::RequestsDuringJob => Next::Continue,
@@ -199,7 +201,11 @@ impl Rounds {
         execution: &str,
         history_events: u64,
     ) -> Result<Continuation, AwsError> {
-        let holder = self.sources.read(source).await?.and_then(|l| l.active_execution);
+        let holder = self
+            .sources
+            .read(source)
+            .await?
+            .and_then(|l| l.active_execution);
         tracing::warn!(%source, %execution, holder = ?holder, "the lease moved on: this execution ends, the holder covers what is pending");
         Ok(Continuation {
             next: Next::End,
@@ -593,7 +599,11 @@ mod tests {
             .unwrap();
         assert_eq!(c.next, Next::ContinueAfterWait);
         assert_eq!(c.state.unwrap().previous_cutoff, Some(10));
-        assert_eq!(clear.num_calls(), 2, "each iteration forgets the last one's snapshots");
+        assert_eq!(
+            clear.num_calls(),
+            2,
+            "each iteration forgets the last one's snapshots"
+        );
     }
 
     #[tokio::test]

@@ -198,9 +198,11 @@ async fn a_change_recorded_while_a_round_fails_gets_a_new_iteration_without_the_
         .unwrap();
     emulator.slow_jobs(80.0, 1).await.unwrap();
     put(&stack, "docs/first.txt", "first").await;
-    eventually(Duration::from_secs(60), "the first job to start", || async {
-        !jobs(&stack).await.is_empty()
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the first job to start",
+        || async { !jobs(&stack).await.is_empty() },
+    )
     .await;
     // The retry of the failed job is refused as no retry fixes; the round fails while the
     // change below has already been counted on its lease.

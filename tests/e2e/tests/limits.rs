@@ -57,16 +57,19 @@ async fn history(stack: &LocalStack, name: &str) -> (u64, bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_steady_trickle_hands_over_to_fresh_executions_before_the_history_limit() {
     const LIMIT: u64 = 300;
-    const UPLOADS: usize = 24;
+    const UPLOADS: usize = 40;
     let mut options = options("history_limit_trickle");
-    // One iteration of a round (job polls included) is about 40-80 events here, so a round
-    // that never hands over would pass the limit within a handful of jobs.
+    // Uploads arrive faster than a job runs, so every round goes again; one iteration (job
+    // polls included) is about 50-60 events here, so a round that never handed over would
+    // pass the limit within six jobs.
+    // (With HANDOVER_AFTER_HISTORY_EVENTS at its maximum, the execution fails at the limit and
+    // the changes of its last rounds stay PENDING: this stack has no sweep.)
     options
         .env
-        .push(("HANDOVER_AFTER_HISTORY_EVENTS".into(), "60".into()));
+        .push(("HANDOVER_AFTER_HISTORY_EVENTS".into(), "100".into()));
     options.emulator_config = Some(json!({
         "knowledge_bases": single_source_config()["knowledge_bases"],
-        "jobs": {"starting_seconds": 2, "base_duration_seconds": 8, "per_document_seconds": 0.05, "stopping_seconds": 2}
+        "jobs": {"starting_seconds": 2, "base_duration_seconds": 25, "per_document_seconds": 0.05, "stopping_seconds": 2}
     }));
     let limits = Limits {
         sfn_history_events: Some(LIMIT),
@@ -78,7 +81,7 @@ async fn a_steady_trickle_hands_over_to_fresh_executions_before_the_history_limi
 
     for i in 0..UPLOADS {
         put(&stack, &format!("docs/trickle-{i:02}.txt"), &format!("{i}")).await;
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let changes = settle_count(&stack, UPLOADS, Duration::from_secs(120)).await;
     assert_all_synced(&stack, &changes).await;

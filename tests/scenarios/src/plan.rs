@@ -284,7 +284,10 @@ mod tests {
     #[test]
     fn a_share_of_seeds_hands_over_and_some_crash_inside_the_hand_over() {
         let scenarios: Vec<Scenario> = (1..=50).map(Scenario::from_seed).collect();
-        let low = scenarios.iter().filter(|s| s.history_limit.is_some()).count();
+        let low = scenarios
+            .iter()
+            .filter(|s| s.history_limit.is_some())
+            .count();
         assert!((8..=30).contains(&low), "{low} of 50 seeds hand over");
         let crashing = scenarios
             .iter()

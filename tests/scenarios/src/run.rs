@@ -16,13 +16,14 @@ pub async fn run(scenario: &Scenario) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome::new(scenario);
     let limits = crate::stack::limits(scenario);
-    let mut stack = match LocalStack::start_with_limits(crate::stack::options(scenario), limits).await {
-        Ok(stack) => stack,
-        Err(e) => {
-            outcome.fail(format!("the local stack did not start: {e}"));
-            return outcome;
-        }
-    };
+    let mut stack =
+        match LocalStack::start_with_limits(crate::stack::options(scenario), limits).await {
+            Ok(stack) => stack,
+            Err(e) => {
+                outcome.fail(format!("the local stack did not start: {e}"));
+                return outcome;
+            }
+        };
     if let Err(e) = play(&stack, scenario, &mut outcome).await {
         outcome.fail(e);
     } else {

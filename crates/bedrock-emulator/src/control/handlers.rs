@@ -105,12 +105,9 @@ pub async fn throttle_start_ingestion_job(
     reply(StatusCode::OK, result)
 }
 
-pub async fn deny_start_ingestion_job(
-    State(emulator): State<Emulator>,
-    bytes: Bytes,
-) -> Response {
-    let result = body::<ThrottleStartsBody>(&bytes)
-        .map(|request| emulator.add_start_denials(request.count));
+pub async fn deny_start_ingestion_job(State(emulator): State<Emulator>, bytes: Bytes) -> Response {
+    let result =
+        body::<ThrottleStartsBody>(&bytes).map(|request| emulator.add_start_denials(request.count));
     reply(StatusCode::OK, result)
 }
 
