@@ -311,7 +311,9 @@ fn document_state(
             .map(|s| s.uri.clone())
             .unwrap_or_default(),
         status: detail.status.as_str().to_string(),
-        reason: detail.status_reason,
+        reason: detail
+            .status_reason
+            .map(kb_autosync_core::job::bounded_reason),
     }
 }
 
@@ -319,7 +321,9 @@ fn view(job: aws_sdk_bedrockagent::types::IngestionJob) -> JobView {
     JobView {
         statistics: statistics_json(job.statistics.as_ref()),
         status: job.status.as_str().to_string(),
-        failure_reasons: job.failure_reasons.unwrap_or_default(),
+        failure_reasons: kb_autosync_core::job::bounded_failure_reasons(
+            job.failure_reasons.unwrap_or_default(),
+        ),
         started_at: rfc3339(&job.started_at),
         updated_at: rfc3339(&job.updated_at),
         job_id: job.ingestion_job_id,

@@ -2,6 +2,40 @@
 
 use serde::{Deserialize, Serialize};
 
+/// At most this many of a job's failure reasons are kept, each at most
+/// [`MAX_FAILURE_REASON_CHARS`] characters. Bedrock does not document a bound on
+/// `failureReasons`, and they are copied into the job item, every covered change's
+/// `failure_reason` (DynamoDB: 400 KB per item) and the notification (SNS: 256 KB).
+pub const MAX_FAILURE_REASONS: usize = 10;
+pub const MAX_FAILURE_REASON_CHARS: usize = 1_000;
+
+/// One reason of Bedrock's (a job's or a document's), cut at [`MAX_FAILURE_REASON_CHARS`].
+pub fn bounded_reason(reason: String) -> String {
+    if reason.chars().count() <= MAX_FAILURE_REASON_CHARS {
+        return reason;
+    }
+    let cut: String = reason.chars().take(MAX_FAILURE_REASON_CHARS).collect();
+    format!("{cut}... (cut at {MAX_FAILURE_REASON_CHARS} characters)")
+}
+
+/// Bedrock's failure reasons, bounded: the first [`MAX_FAILURE_REASONS`], each cut at
+/// [`MAX_FAILURE_REASON_CHARS`] characters, and a last entry saying how many were left out.
+pub fn bounded_failure_reasons(reasons: Vec<String>) -> Vec<String> {
+    let total = reasons.len();
+    let mut kept: Vec<String> = reasons
+        .into_iter()
+        .take(MAX_FAILURE_REASONS)
+        .map(bounded_reason)
+        .collect();
+    if total > MAX_FAILURE_REASONS {
+        kept.push(format!(
+            "... and {} more failure reasons (see the job in the Bedrock console)",
+            total - MAX_FAILURE_REASONS
+        ));
+    }
+    kept
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobStatus {
     Starting,
@@ -141,5 +175,24 @@ mod tests {
         ] {
             assert_eq!(JobStatus::parse(s).as_str(), s);
         }
+    }
+
+    #[test]
+    fn failure_reasons_are_bounded_whatever_bedrock_returns() {
+        let few = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(bounded_failure_reasons(few.clone()), few);
+        let many: Vec<String> = (0..1_000)
+            .map(|i| format!("{i}{}", "\u{e9}".repeat(5_000)))
+            .collect();
+        let kept = bounded_failure_reasons(many);
+        assert_eq!(kept.len(), MAX_FAILURE_REASONS + 1);
+        assert!(kept[MAX_FAILURE_REASONS].contains("990 more"));
+        assert!(
+            kept[0].chars().count() < MAX_FAILURE_REASON_CHARS + 40,
+            "{}",
+            kept[0].len()
+        );
+        // Joined into one change's failure_reason, they stay far under an item's 400 KB.
+        assert!(kept.join("; ").len() < 40 * 1024);
     }
 }
