@@ -77,6 +77,8 @@ package: $(VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap | awk -v f=$$f '{printf "    %-16s %8.1f KiB\n", f, $$5/1024}'; done
+	@echo "==> Lambda packages carry no crash points (test-only feature of kb-autosync-aws)"
+	tools/check-no-crash-points.sh $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap)
 
 test: lint unit e2e fuzz-smoke scenarios package
 

@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// An accepted change names an object: routing and the tracking table key on it.
+/// An accepted change names an object: routing and the tracking table key on it. Folder
+/// placeholders are never changes.
 fn check_change(change: &kb_autosync_core::event::ObjectChange) {
     assert!(
         !change.key.raw.is_empty(),
@@ -35,5 +36,9 @@ fn check_change(change: &kb_autosync_core::event::ObjectChange) {
     assert!(
         !change.key.decoded.is_empty(),
         "a key that decodes to nothing"
+    );
+    assert!(
+        !change.is_folder_placeholder(),
+        "a folder placeholder accepted as a change"
     );
 }

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metadata_table;
 pub mod metrics;
 pub mod notifier;
+pub mod objects;
 pub mod route_resolution;
 pub mod sources_table;
 pub mod sync_queue;

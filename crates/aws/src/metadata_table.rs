@@ -1,6 +1,6 @@
 //! The metadata table: one item per ingestion job, keyed by `job_id`, with the `by-source` index.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;
@@ -34,7 +34,9 @@ pub struct JobEnd<'a> {
     pub ended_at: &'a str,
     pub statistics_json: &'a str,
     pub failure_reasons: &'a [String],
+    /// Changes the job marked SYNCED.
     pub change_count: u64,
+    /// Changes the job left FAILED.
     pub failed_change_count: u64,
 }
 
@@ -87,6 +89,40 @@ impl MetadataTable {
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
         Ok(())
+    }
+
+    /// Stores `count`, the number of changes the job covers, as `covered_change_count` unless a
+    /// first call already did, and returns the stored value: every call for a job gets the
+    /// first call's count back, however many times the marking is retried.
+    pub async fn covered_change_count(&self, job_id: &str, count: u64) -> Result<u64, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("job_id", s(job_id))
+            .update_expression(
+                "SET covered_change_count = if_not_exists(covered_change_count, :count)",
+            )
+            .expression_attribute_values(":count", n(count))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| a.get("covered_change_count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                AwsError::new(
+                    "UpdateItem",
+                    "MissingAttribute",
+                    format!(
+                        "covered_change_count of job {job_id} in {} was not returned",
+                        self.table
+                    ),
+                )
+            })
     }
 
     pub async fn record_end(&self, job: &JobEnd<'_>) -> Result<(), AwsError> {
@@ -142,5 +178,42 @@ impl MetadataTable {
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_covered_change_count_is_the_first_one_stored() {
+        // An earlier invocation stored 10; this one found 4 changes left and gets 10 back.
+        let update = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| {
+                r.update_expression()
+                    == Some(
+                        "SET covered_change_count = if_not_exists(covered_change_count, :count)",
+                    )
+                    && r.expression_attribute_values()
+                        .and_then(|v| v.get(":count"))
+                        == Some(&n(4))
+                    && r.return_values() == Some(&ReturnValue::UpdatedNew)
+            })
+            .then_output(|| {
+                UpdateItemOutput::builder()
+                    .set_attributes(Some(HashMap::from([(
+                        "covered_change_count".to_string(),
+                        n(10),
+                    )])))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&update]);
+        let jobs = MetadataTable::new(client, "jobs", 1);
+        assert_eq!(jobs.covered_change_count("JOB1", 4).await.unwrap(), 10);
     }
 }

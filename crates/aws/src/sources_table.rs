@@ -156,28 +156,41 @@ impl SourcesTable {
         err.is("ConditionalCheckFailedException")
     }
 
-    /// Numbers a new change of `source` (event-processor, before it records the change).
-    pub async fn next_change_seq(&self, source: &SourceId) -> Result<u64, AwsError> {
+    /// Reserves `count` change numbers of `source` with one write (event-processor, for the new
+    /// changes of a batch, before it records them) and returns the counter's new value N: the
+    /// numbers N-count+1..=N are the caller's (see `kb_autosync_core::numbering`). Numbers
+    /// reserved but never written (a crash in between) are skipped, which is harmless.
+    pub async fn reserve_change_seqs(
+        &self,
+        source: &SourceId,
+        count: u64,
+    ) -> Result<u64, AwsError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("source_id", s(source.key()))
             .update_expression(
-                "ADD change_seq :one SET knowledge_base_id = :kb, data_source_id = :ds",
+                "ADD change_seq :n SET knowledge_base_id = :kb, data_source_id = :ds",
             )
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":n", n(count))
             .expression_attribute_values(":kb", s(&source.knowledge_base_id))
             .expression_attribute_values(":ds", s(&source.data_source_id))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
-        Ok(out
-            .attributes
+        out.attributes
             .as_ref()
             .and_then(|a| num(a, "change_seq"))
-            .unwrap_or(0) as u64)
+            .and_then(|last| u64::try_from(last).ok())
+            .ok_or_else(|| {
+                AwsError::new(
+                    "UpdateItem",
+                    "MissingAttribute",
+                    format!("reserving {count} change numbers of {source} returned no change_seq"),
+                )
+            })
     }
 
     /// Counts `k` sync requests and returns the lease as it is after the bump.

@@ -1,15 +1,22 @@
 //! The tracking table: one item per change, keyed by `change_id`, with the sparse
 //! `pending-by-source` index (`pending_source`, `source_seq`) listing changes not yet SYNCED.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;
 
 pub const PENDING_INDEX: &str = "pending-by-source";
+
+/// BatchGetItem takes at most 100 keys per call.
+const BATCH_GET_MAX_KEYS: usize = 100;
+/// Calls per chunk before keys DynamoDB leaves unprocessed (throttling) make `recorded_ids` fail.
+const BATCH_GET_ATTEMPTS: u32 = 6;
+const BATCH_GET_FIRST_BACKOFF: Duration = Duration::from_millis(25);
 
 #[derive(Clone, Debug)]
 pub struct TrackingTable {
@@ -62,6 +69,76 @@ impl TrackingTable {
                 }
             }
         }
+    }
+
+    /// Which of `change_ids` are already recorded (a redelivered event): BatchGetItem with
+    /// consistent reads and only the key projected, 100 keys a call, unprocessed keys asked again
+    /// with backoff. Repeated ids are asked once (BatchGetItem refuses duplicate keys).
+    pub async fn recorded_ids(&self, change_ids: &[String]) -> Result<HashSet<String>, AwsError> {
+        let mut unique: Vec<&str> = Vec::with_capacity(change_ids.len());
+        let mut seen = HashSet::with_capacity(change_ids.len());
+        for id in change_ids {
+            if seen.insert(id.as_str()) {
+                unique.push(id);
+            }
+        }
+        let mut recorded = HashSet::new();
+        for chunk in unique.chunks(BATCH_GET_MAX_KEYS) {
+            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("change_id".to_string(), s(*id))]))
+                .collect();
+            let mut attempt = 1;
+            loop {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression("change_id")
+                    .build()
+                    .map_err(|e| AwsError::new("BatchGetItem", "InvalidRequest", e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    if let Some(AttributeValue::S(id)) = item.get("change_id") {
+                        recorded.insert(id.clone());
+                    }
+                }
+                keys = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    break;
+                }
+                if attempt == BATCH_GET_ATTEMPTS {
+                    return Err(AwsError::new(
+                        "BatchGetItem",
+                        "UnprocessedKeys",
+                        format!(
+                            "{} of {} change ids of {} still unprocessed after {attempt} calls (throttled)",
+                            keys.len(),
+                            chunk.len(),
+                            self.table
+                        ),
+                    ));
+                }
+                tokio::time::sleep(BATCH_GET_FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
+                attempt += 1;
+            }
+        }
+        Ok(recorded)
     }
 
     /// Changes of `source` in the pending index numbered up to `cutoff_seq` (PENDING or FAILED).
@@ -211,4 +288,117 @@ impl TrackingTable {
 /// True when the record still waits for a job.
 pub fn is_pending(record: &ChangeRecord) -> bool {
     record.status == ChangeStatus::Pending
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    use super::*;
+
+    fn key(id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([("change_id".to_string(), s(id))])
+    }
+
+    fn asked(r: &aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput) -> Vec<String> {
+        let request = &r.request_items().unwrap()["tracking"];
+        request
+            .keys()
+            .iter()
+            .map(|k| k["change_id"].as_s().unwrap().clone())
+            .collect()
+    }
+
+    fn output(found: &[&str], unprocessed: &[&str]) -> BatchGetItemOutput {
+        let mut out = BatchGetItemOutput::builder()
+            .responses("tracking", found.iter().map(|id| key(id)).collect());
+        if !unprocessed.is_empty() {
+            out = out.unprocessed_keys(
+                "tracking",
+                KeysAndAttributes::builder()
+                    .set_keys(Some(unprocessed.iter().map(|id| key(id)).collect()))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        out.build()
+    }
+
+    #[tokio::test]
+    async fn recorded_ids_reads_consistently_only_the_key_and_asks_each_id_once() {
+        let get = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+            .match_requests(|r| {
+                let request = &r.request_items().unwrap()["tracking"];
+                request.consistent_read() == Some(true)
+                    && request.projection_expression() == Some("change_id")
+                    && asked(r) == ["a", "b"]
+            })
+            .then_output(|| output(&["a"], &[]));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&get]);
+        let recorded = TrackingTable::new(client, "tracking")
+            .recorded_ids(&["a".into(), "b".into(), "a".into()])
+            .await
+            .unwrap();
+        assert_eq!(recorded, HashSet::from(["a".to_string()]));
+        assert_eq!(get.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn recorded_ids_asks_again_for_unprocessed_keys() {
+        let first = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+            .match_requests(|r| asked(r) == ["a", "b", "c"])
+            .then_output(|| output(&["a"], &["b", "c"]));
+        let second = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+            .match_requests(|r| {
+                asked(r) == ["b", "c"]
+                    && r.request_items().unwrap()["tracking"].consistent_read() == Some(true)
+            })
+            .then_output(|| output(&["c"], &[]));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&first, &second]);
+        let recorded = TrackingTable::new(client, "tracking")
+            .recorded_ids(&["a".into(), "b".into(), "c".into()])
+            .await
+            .unwrap();
+        assert_eq!(recorded, HashSet::from(["a".to_string(), "c".to_string()]));
+        assert_eq!(second.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn recorded_ids_fails_when_keys_stay_unprocessed() {
+        let throttled =
+            mock!(aws_sdk_dynamodb::Client::batch_get_item).then_output(|| output(&[], &["a"]));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&throttled]);
+        let err = TrackingTable::new(client, "tracking")
+            .recorded_ids(&["a".into()])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "UnprocessedKeys");
+        assert_eq!(throttled.num_calls(), BATCH_GET_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn recorded_ids_asks_at_most_100_keys_a_call() {
+        let get = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+            .match_requests(|r| asked(r).len() <= 100)
+            .then_output(|| output(&[], &[]));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&get]);
+        let ids: Vec<String> = (0..250).map(|i| format!("c{i}")).collect();
+        let recorded = TrackingTable::new(client, "tracking")
+            .recorded_ids(&ids)
+            .await
+            .unwrap();
+        assert!(recorded.is_empty());
+        assert_eq!(get.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn no_ids_no_call() {
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[]);
+        assert!(TrackingTable::new(client, "tracking")
+            .recorded_ids(&[])
+            .await
+            .unwrap()
+            .is_empty());
+    }
 }

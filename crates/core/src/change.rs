@@ -21,6 +21,55 @@ pub enum ChangeStatus {
     Failed,
 }
 
+/// What a delete that names a version turned out to be, once S3 said whether the object exists
+/// (`resolved_as` on the change). Deleting a non-current version, or removing a delete marker,
+/// arrives as "Object Deleted" / `ObjectRemoved:Delete` like a real delete, but the object is
+/// still there, or there again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteResolution {
+    /// The object exists: recorded as a `create`, so its current content is (re-)ingested. That
+    /// is right whichever happened: a non-current version was deleted (the content is unchanged),
+    /// a delete marker was removed (the object is back), or the current version was deleted
+    /// (the previous version is now current).
+    ObjectExists,
+    /// No current object (none, or a delete marker): recorded as a `delete`.
+    ObjectAbsent,
+}
+
+impl DeleteResolution {
+    pub fn from_existence(exists: bool) -> Self {
+        if exists {
+            Self::ObjectExists
+        } else {
+            Self::ObjectAbsent
+        }
+    }
+
+    /// What the change is for the knowledge base.
+    pub fn change_type(self) -> ChangeType {
+        match self {
+            Self::ObjectExists => ChangeType::Create,
+            Self::ObjectAbsent => ChangeType::Delete,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ObjectExists => "object_exists",
+            Self::ObjectAbsent => "object_absent",
+        }
+    }
+
+    /// Why the change was recorded as it was, for the log.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::ObjectExists => "the delete named a version and S3 still has the object (a non-current version was deleted, a delete marker was removed, or an older version became current): recorded as a create, so the current content is ingested",
+            Self::ObjectAbsent => "the delete named a version and S3 has no current object: recorded as a delete",
+        }
+    }
+}
+
 /// Deterministic id of a change: the same event redelivered gets the same id, two distinct
 /// events never do. EventBridge ids alone are not enough: some emitters reuse them (moto sends a
 /// constant id and sequencer), so every field that tells two events apart goes into the hash.
@@ -89,6 +138,10 @@ pub struct ChangeRecord {
     /// Position in the data source's change counter; a job covers the changes numbered up to the
     /// counter value it read before it started.
     pub source_seq: u64,
+    /// For a delete that named a version: what S3 said (see [`DeleteResolution`]); `change_type`
+    /// follows it. Absent for every other change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_as: Option<DeleteResolution>,
     /// `KB#DS` while PENDING or FAILED: the sparse pending-by-source index key. Absent once SYNCED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_source: Option<String>,
@@ -133,11 +186,19 @@ impl ChangeRecord {
             version_id: change.version_id.clone(),
             sequencer: change.sequencer.clone(),
             source_seq,
+            resolved_as: None,
             pending_source: Some(source.key()),
             failure_reason: None,
             synced_at: None,
             expires_at: recorded_at.timestamp() + i64::from(retention_days) * 86_400,
         }
+    }
+
+    /// The record of a delete that named a version, once S3 said whether the object exists.
+    pub fn resolved(mut self, resolution: DeleteResolution) -> Self {
+        self.change_type = resolution.change_type();
+        self.resolved_as = Some(resolution);
+        self
     }
 }
 
@@ -178,6 +239,7 @@ mod tests {
             version_id: None,
             sequencer: Some("0001".into()),
             event_time: Some("2024-01-01T00:00:00.123Z".parse().unwrap()),
+            delete_kind: None,
         }
     }
 
@@ -232,6 +294,52 @@ mod tests {
             json.get("ingestion_job_id").is_none(),
             "absent, not null: {json}"
         );
+    }
+
+    #[test]
+    fn a_version_delete_is_what_s3_says_it_is() {
+        let mut version_deleted = change();
+        version_deleted.change_type = ChangeType::Delete;
+        version_deleted.event_name = "Object Deleted".into();
+        version_deleted.version_id = Some("v1".into());
+        let at: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let pending = ChangeRecord::pending(&version_deleted, &SourceId::new("KB", "DS"), 1, at, 1);
+
+        let exists = pending
+            .clone()
+            .resolved(DeleteResolution::from_existence(true));
+        assert_eq!(
+            exists.change_type,
+            ChangeType::Create,
+            "the current content is re-ingested"
+        );
+        assert_eq!(exists.resolved_as, Some(DeleteResolution::ObjectExists));
+        assert_eq!(
+            exists.event_name, "Object Deleted",
+            "the event is kept as received"
+        );
+        assert_eq!(
+            exists.change_id, pending.change_id,
+            "resolving never changes the id"
+        );
+        let json = serde_json::to_value(&exists).unwrap();
+        assert_eq!(json["resolved_as"], "object_exists");
+        assert_eq!(json["change_type"], "create");
+
+        let absent = pending
+            .clone()
+            .resolved(DeleteResolution::from_existence(false));
+        assert_eq!(absent.change_type, ChangeType::Delete);
+        assert_eq!(
+            serde_json::to_value(&absent).unwrap()["resolved_as"],
+            "object_absent"
+        );
+
+        assert!(serde_json::to_value(&pending)
+            .unwrap()
+            .get("resolved_as")
+            .is_none());
+        assert_eq!(DeleteResolution::ObjectExists.as_str(), "object_exists");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - [`event`]: S3 change events in every shape users meet, normalised to [`event::ObjectChange`].
 //! - [`change`]: the tracked [`change::ChangeRecord`] and its deterministic id.
+//! - [`numbering`]: change numbers reserved per batch and data source.
 //! - [`routing`]: bucket + key prefix -> knowledge base and data source.
 //! - [`resolution`]: which data source of a knowledge base a route syncs.
 //! - [`quota`]: Bedrock ingestion quotas and the "may we start a job now" decision.
@@ -18,6 +19,7 @@ pub mod handover;
 pub mod job;
 pub mod lease;
 pub mod notification;
+pub mod numbering;
 pub mod quota;
 pub mod resolution;
 pub mod routing;

@@ -10,11 +10,14 @@ pub struct JobNotification {
     pub data_source_id: String,
     pub job_id: String,
     pub status: String,
-    /// Exactly as Bedrock returned them (`numberOfDocumentsScanned`, ...).
+    /// The eight counters of the job's `IngestionJobStatistics` under Bedrock's names
+    /// (`numberOfDocumentsScanned`, ...); `{}` when the job has none.
     pub statistics: serde_json::Value,
-    /// Changes this job covered (marked SYNCED, or FAILED on the last failed attempt).
+    /// Changes the job marked SYNCED; 0 for a FAILED or STOPPED job.
     pub processed_changes: u64,
-    /// Of those, changes whose document Bedrock failed to ingest.
+    /// Changes the job covered that are FAILED: those whose document Bedrock failed to ingest
+    /// (COMPLETE), or all of them (FAILED or STOPPED on the last attempt). With
+    /// `processed_changes`, every change the job covered; both are 0 when it will be retried.
     pub failed_changes: u64,
     pub failure_reasons: Vec<String>,
     pub started_at: Option<String>,
@@ -39,7 +42,8 @@ pub struct FailureNotification {
     pub status: String,
     pub error: String,
     pub message: String,
-    /// Changes marked FAILED because of this error.
+    /// Changes of the round left FAILED by this error: every change numbered up to the round's
+    /// cutoff that was not SYNCED (a change FAILED before keeps its earlier reason).
     pub failed_changes: u64,
     pub execution_name: String,
     pub occurred_at: String,

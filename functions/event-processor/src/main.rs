@@ -1,5 +1,6 @@
-//! event-processor: S3 change events (EventBridge via the change events queue, or direct) ->
-//! change records in the tracking table -> sync requests on the sync queue.
+//! event-processor: S3 change events (EventBridge via the change events queue, S3 notifications
+//! direct or through SNS, or invoked directly) -> change records in the tracking table -> sync
+//! requests on the sync queue.
 
 mod handler;
 
@@ -7,7 +8,8 @@ use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, route_resolution,
 };
 use kb_autosync_aws::{
-    sources_table::SourcesTable, sync_queue::SyncQueue, tracking_table::TrackingTable,
+    objects::ObjectStore, sources_table::SourcesTable, sync_queue::SyncQueue,
+    tracking_table::TrackingTable,
 };
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
@@ -29,7 +31,8 @@ async fn main() -> Result<(), Error> {
 }
 
 async fn build() -> Result<handler::EventProcessor, Error> {
-    let aws = AwsClients::from_env().await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = AwsClients::from_config(&sdk);
     let routes = config::routes()?;
     let routes =
         route_resolution::resolve_routes(&routes, &KnowledgeBase::new(aws.bedrock.clone())).await?;
@@ -38,6 +41,7 @@ async fn build() -> Result<handler::EventProcessor, Error> {
         routes,
         tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
         sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
+        objects: ObjectStore::from_config(&sdk),
         queue: SyncQueue::new(
             aws.sqs.clone(),
             config::sync_queue_url()?,

@@ -33,29 +33,29 @@ const FAILED_DOCUMENT: &str = "FAILED";
 /// in seconds instead of outlasting the function's timeout one write at a time.
 const MARK_CONCURRENCY: usize = 32;
 
-/// What marking did to one change (None: it was already in that state).
+/// What a job decided for a change it covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Marked {
+enum Decision {
     Synced,
     Failed,
 }
 
-/// Runs `mark` for every change, `MARK_CONCURRENCY` at a time; the first error stops it (the
-/// task is retried, and marking is idempotent).
-async fn for_each_change<'a, F, Fut>(
-    changes: &'a [ChangeRecord],
-    mark: F,
-) -> Result<Vec<Marked>, TaskError>
+/// Marks every change as `mark` decides, `MARK_CONCURRENCY` at a time, and returns how many it
+/// decided FAILED: every decision counts, whether this call changed the item or an earlier
+/// attempt had. The first error stops it (the task is retried, and marking is idempotent).
+async fn mark_all<'a, F, Fut>(changes: &'a [ChangeRecord], mark: F) -> Result<u64, TaskError>
 where
     F: Fn(&'a ChangeRecord) -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Marked>, kb_autosync_aws::AwsError>>,
+    Fut: std::future::Future<Output = Result<Decision, kb_autosync_aws::AwsError>>,
 {
     let mut results = stream::iter(changes.iter().map(mark)).buffer_unordered(MARK_CONCURRENCY);
-    let mut marked = Vec::new();
-    while let Some(result) = results.next().await {
-        marked.extend(result?);
+    let mut failed = 0;
+    while let Some(decision) = results.next().await {
+        if decision? == Decision::Failed {
+            failed += 1;
+        }
     }
-    Ok(marked)
+    Ok(failed)
 }
 
 /// Whether listing all documents of the data source (1000 per call) takes fewer calls than
@@ -109,6 +109,22 @@ impl MonitorSync {
     }
 
     /// A terminal job: mark the changes it covered, record it, free the slot, notify once.
+    ///
+    /// The totals are exact however many invocations the marking takes. Marking a big job can
+    /// outlast the function's timeout; Step Functions then retries the task, and the next
+    /// invocation finds only what is left in the pending index: a change marked SYNCED has left
+    /// it, a FAILED one stays in it. So:
+    /// - before it marks anything, the first invocation stores how many changes the job covers
+    ///   (`covered_change_count` on the job item, written once); later invocations get that
+    ///   first value back;
+    /// - every invocation decides SYNCED or FAILED for every change it finds, whether it
+    ///   changes the item or an earlier attempt already did;
+    /// - the invocation that gets through therefore sees every FAILED change of the job:
+    ///   failed = its FAILED decisions, synced = covered - failed (0 when the job failed).
+    ///
+    /// A stale read of the index (it is eventually consistent) can only show a change that was
+    /// already marked SYNCED, which is decided SYNCED again: the totals do not move. FAILED
+    /// includes changes an earlier job left FAILED that this job could not ingest either.
     async fn finish(
         &self,
         state: &WorkflowState,
@@ -123,45 +139,53 @@ impl MonitorSync {
         let covered = self.tracking.pending_up_to(&source, job.cutoff_seq).await?;
         let will_retry = matches!(next, NextStep::Retry { .. });
         let ended_at = kb_autosync_aws::now_rfc3339();
+        // A job that will be retried marks nothing: its changes wait for the next attempt.
         let (mut processed, mut failed) = (0u64, 0u64);
-        if *status == JobStatus::Complete {
-            let documents = self.failed_documents(&source, &covered, view).await?;
-            let tracking = &self.tracking;
-            let (documents, ended_at) = (&documents, &ended_at);
-            let outcomes = for_each_change(&covered, |change| async move {
-                let uri = format!("s3://{}/{}", change.bucket, change.key);
-                Ok(match documents.get(&uri) {
-                    Some(reason) => tracking
-                        .mark_failed(&change.change_id, Some(&job.job_id), reason)
-                        .await?
-                        .then_some(Marked::Failed),
-                    None => tracking
-                        .mark_synced(&change.change_id, &job.job_id, ended_at)
-                        .await?
-                        .then_some(Marked::Synced),
+        if !will_retry {
+            let total = self
+                .jobs
+                .covered_change_count(&job.job_id, covered.len() as u64)
+                .await?;
+            if *status == JobStatus::Complete {
+                let documents = self.failed_documents(&source, &covered, view).await?;
+                let tracking = &self.tracking;
+                let (documents, ended_at) = (&documents, &ended_at);
+                failed = mark_all(&covered, |change| async move {
+                    let uri = format!("s3://{}/{}", change.bucket, change.key);
+                    Ok(match documents.get(&uri) {
+                        Some(reason) => {
+                            tracking
+                                .mark_failed(&change.change_id, Some(&job.job_id), reason)
+                                .await?;
+                            Decision::Failed
+                        }
+                        None => {
+                            tracking
+                                .mark_synced(&change.change_id, &job.job_id, ended_at)
+                                .await?;
+                            Decision::Synced
+                        }
+                    })
                 })
-            })
-            .await?;
-            processed = outcomes.iter().filter(|m| **m == Marked::Synced).count() as u64;
-            failed = outcomes.iter().filter(|m| **m == Marked::Failed).count() as u64;
-        } else if !will_retry {
-            let reason = format!(
-                "ingestion job {} ended {} after {} attempt(s): {}",
-                job.job_id,
-                status.as_str(),
-                job.attempt,
-                view.failure_reasons.join("; ")
-            );
-            let (tracking, reason) = (&self.tracking, &reason);
-            failed = for_each_change(&covered, |change| async move {
-                Ok(tracking
-                    .mark_failed(&change.change_id, Some(&job.job_id), reason)
-                    .await?
-                    .then_some(Marked::Failed))
-            })
-            .await?
-            .len() as u64;
-            processed = failed;
+                .await?;
+                processed = total.saturating_sub(failed);
+            } else {
+                let reason = format!(
+                    "ingestion job {} ended {} after {} attempt(s): {}",
+                    job.job_id,
+                    status.as_str(),
+                    job.attempt,
+                    view.failure_reasons.join("; ")
+                );
+                let (tracking, reason) = (&self.tracking, &reason);
+                failed = mark_all(&covered, |change| async move {
+                    tracking
+                        .mark_failed(&change.change_id, Some(&job.job_id), reason)
+                        .await?;
+                    Ok(Decision::Failed)
+                })
+                .await?;
+            }
         }
         let statistics_json = view.statistics.to_string();
         self.jobs
@@ -276,14 +300,16 @@ impl MonitorSync {
         let covered = self.tracking.pending_up_to(&source, cutoff).await?;
         let (tracking, reason_ref) = (&self.tracking, &reason);
         let job_id = state.job.as_ref().map(|j| j.job_id.as_str());
-        let failed = for_each_change(&covered, |change| async move {
-            Ok(tracking
+        // Every change the round covers ends FAILED, and FAILED changes stay in the pending
+        // index: when this task is retried after marking part of them, the invocation that gets
+        // through finds them all again, so its count is the round's, not its own share.
+        let failed = mark_all(&covered, |change| async move {
+            tracking
                 .mark_failed(&change.change_id, job_id, reason_ref)
-                .await?
-                .then_some(Marked::Failed))
+                .await?;
+            Ok(Decision::Failed)
         })
-        .await?
-        .len() as u64;
+        .await?;
         self.sources
             .release_slot(&source.knowledge_base_id, execution)
             .await?;
@@ -328,6 +354,158 @@ impl MonitorSync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_aws::{pending_change, Fake};
+    use kb_autosync_core::change::ChangeStatus;
+    use kb_autosync_core::workflow::MonitorAction;
+
+    /// The state monitor-sync gets for job `JOB1`, attempt `attempt` of `max_attempts`,
+    /// covering changes numbered up to `cutoff`.
+    fn request(
+        action: MonitorAction,
+        attempt: u32,
+        max_attempts: u32,
+        cutoff: u64,
+    ) -> MonitorRequest {
+        serde_json::from_value(serde_json::json!({
+            "action": action,
+            "state": {
+                "knowledge_base_id": "KB", "data_source_id": "DS", "round": 1,
+                "execution_name": "KB-DS-r1", "source_key": "KB#DS",
+                "settings": {"monitor_interval_seconds": 30, "quota_wait_seconds": 60, "max_job_attempts": max_attempts, "retry_backoff_seconds": 60},
+                "job": {"job_id": "JOB1", "attempt": attempt, "client_token": "t", "target_seq": 1, "target_seq_text": "1", "cutoff_seq": cutoff, "started_at": "2026-01-01T00:00:00.000Z", "skipped": false},
+                "error": {"Error": "States.TaskFailed", "Cause": "{\"errorMessage\": \"GetIngestionJob failed\"}"}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Changes #1..=#n of `KB#DS`, for `s3://docs/f<seq>.txt`.
+    fn changes(n: u64) -> Vec<ChangeRecord> {
+        (1..=n)
+            .map(|seq| pending_change(seq, &format!("f{seq}.txt")))
+            .collect()
+    }
+
+    fn job_number(fake: &Fake, name: &str) -> Option<u64> {
+        fake.world()
+            .jobs
+            .get("JOB1")?
+            .get(name)?
+            .as_n()
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// A first invocation that marks changes #1..=#`marked` and then stops (its writes for the
+    /// others fail, like a Lambda that timed out in the middle of marking).
+    async fn first_attempt_marks_only(fake: &Fake, request: MonitorRequest, marked: u64) {
+        let total = fake.world().changes.len() as u64;
+        fake.world().broken_writes = (marked + 1..=total).map(|seq| format!("c{seq}")).collect();
+        fake.handler()
+            .handle(request)
+            .await
+            .expect_err("the first attempt stops in the middle of marking");
+        fake.world().broken_writes.clear();
+    }
+
+    #[tokio::test]
+    async fn a_job_marked_over_several_attempts_reports_every_change_it_covered() {
+        // The burst of 10,000 in the benchmark: attempts that timed out marked part of the job
+        // each, and the one that completed reported only its own share.
+        let fake = Fake::new(changes(10), "COMPLETE");
+        fake.world()
+            .failed_documents
+            .insert("s3://docs/f2.txt".into(), "Unsupported file content".into());
+        let poll = || request(MonitorAction::Poll, 1, 3, 10);
+
+        first_attempt_marks_only(&fake, poll(), 5).await;
+        {
+            let world = fake.world();
+            assert_eq!(
+                (
+                    world.with_status(ChangeStatus::Synced),
+                    world.with_status(ChangeStatus::Failed)
+                ),
+                (4, 1),
+                "the first attempt marked #1-#5"
+            );
+            assert!(world.published.is_empty());
+        }
+
+        fake.handler().handle(poll()).await.unwrap();
+        assert_eq!(fake.world().with_status(ChangeStatus::Synced), 9);
+        assert_eq!(job_number(&fake, "change_count"), Some(9));
+        assert_eq!(job_number(&fake, "failed_change_count"), Some(1));
+        let published = fake.world().published.clone();
+        assert_eq!(published.len(), 1, "{published:?}");
+        assert_eq!(published[0]["processed_changes"], 9);
+        assert_eq!(published[0]["failed_changes"], 1);
+
+        // A retry after the job was recorded (say, the invocation died before it returned)
+        // records the same totals and does not notify again.
+        fake.handler().handle(poll()).await.unwrap();
+        assert_eq!(job_number(&fake, "change_count"), Some(9));
+        assert_eq!(job_number(&fake, "failed_change_count"), Some(1));
+        assert_eq!(fake.world().published.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_failed_on_its_last_attempt_processed_no_change() {
+        let fake = Fake::new(changes(4), "FAILED");
+        let poll = || request(MonitorAction::Poll, 2, 2, 4);
+
+        first_attempt_marks_only(&fake, poll(), 2).await;
+        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 2);
+
+        fake.handler().handle(poll()).await.unwrap();
+        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 4);
+        assert_eq!(job_number(&fake, "change_count"), Some(0));
+        assert_eq!(job_number(&fake, "failed_change_count"), Some(4));
+        let published = fake.world().published.clone();
+        assert_eq!(published.len(), 1, "{published:?}");
+        assert_eq!(published[0]["status"], "FAILED");
+        assert_eq!(published[0]["will_retry"], false);
+        assert_eq!(published[0]["processed_changes"], 0);
+        assert_eq!(published[0]["failed_changes"], 4);
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_that_will_be_retried_marks_and_counts_nothing() {
+        let fake = Fake::new(changes(3), "FAILED");
+        fake.handler()
+            .handle(request(MonitorAction::Poll, 1, 2, 3))
+            .await
+            .unwrap();
+        assert_eq!(fake.world().with_status(ChangeStatus::Pending), 3);
+        assert_eq!(job_number(&fake, "change_count"), Some(0));
+        assert_eq!(job_number(&fake, "failed_change_count"), Some(0));
+        let published = fake.world().published.clone();
+        assert_eq!(published[0]["will_retry"], true);
+        assert_eq!(
+            (
+                &published[0]["processed_changes"],
+                &published[0]["failed_changes"]
+            ),
+            (&serde_json::json!(0), &serde_json::json!(0))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_round_failure_handled_over_several_attempts_counts_every_failed_change() {
+        let fake = Fake::new(changes(6), "COMPLETE");
+        let fail = || request(MonitorAction::Fail, 1, 3, 6);
+
+        first_attempt_marks_only(&fake, fail(), 4).await;
+        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 4);
+
+        fake.handler().handle(fail()).await.unwrap();
+        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 6);
+        let published = fake.world().published.clone();
+        assert_eq!(published.len(), 1, "{published:?}");
+        assert_eq!(published[0]["status"], "ERROR");
+        assert_eq!(published[0]["failed_changes"], 6);
+    }
 
     #[test]
     fn lists_the_data_source_only_when_that_takes_fewer_calls() {

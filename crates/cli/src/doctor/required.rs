@@ -13,8 +13,11 @@ const USE_STACK_KEY: [&str; 2] = ["kms:Decrypt", "kms:GenerateDataKey"];
 pub fn actions(function: &str) -> Vec<&'static str> {
     let own: &[&str] = match function {
         "event-processor" => &[
+            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "s3:GetObject",
+            "s3:ListBucket",
             "sqs:SendMessage",
             "bedrock:ListDataSources",
             "bedrock:GetDataSource",
@@ -78,6 +81,8 @@ mod tests {
         }
         assert!(actions("monitor-sync").contains(&"sns:Publish"));
         assert!(actions("event-processor").contains(&"sqs:ReceiveMessage"));
+        assert!(actions("event-processor").contains(&"dynamodb:BatchGetItem"));
+        assert!(actions("event-processor").contains(&"s3:GetObject"));
         assert!(!actions("start-sync").contains(&"sqs:ReceiveMessage"));
     }
 }

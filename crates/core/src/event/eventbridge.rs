@@ -4,11 +4,18 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 
-use super::{ChangeType, EventError, EventSource, ObjectChange, ObjectKey};
+use super::{
+    real_version_id, ChangeType, DeleteKind, EventError, EventSource, ObjectChange, ObjectKey,
+};
 
 pub const DETAIL_TYPE_CREATED: &str = "Object Created";
 pub const DETAIL_TYPE_DELETED: &str = "Object Deleted";
 pub const DETAIL_TYPE_RESTORE_COMPLETED: &str = "Object Restore Completed";
+/// `detail.deletion-type` of an "Object Deleted" event that placed a delete marker.
+pub const DELETION_TYPE_MARKER: &str = "Delete Marker Created";
+/// `detail.deletion-type` of an "Object Deleted" event that deleted a version (or, unversioned,
+/// the object) for good.
+pub const DELETION_TYPE_PERMANENT: &str = "Permanently Deleted";
 
 /// `detail` of an S3 EventBridge event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +64,15 @@ pub fn change_type_of(detail_type: &str) -> Option<ChangeType> {
     }
 }
 
+/// What an "Object Deleted" event deleted: a delete marker, a named version, or the object.
+fn delete_kind(deletion_type: Option<&str>, version_id: Option<&str>) -> DeleteKind {
+    match (deletion_type, version_id) {
+        (Some(DELETION_TYPE_MARKER), _) => DeleteKind::DeleteMarker,
+        (Some(DELETION_TYPE_PERMANENT), Some(_)) => DeleteKind::Version,
+        _ => DeleteKind::Object,
+    }
+}
+
 /// Parses an EventBridge event. Returns no change for detail types that do not change objects
 /// (tagging, ACL, storage class ...), which are logged at debug level and otherwise ignored.
 pub(super) fn parse(value: &serde_json::Value) -> Result<Vec<ObjectChange>, EventError> {
@@ -89,6 +105,9 @@ pub(super) fn parse(value: &serde_json::Value) -> Result<Vec<ObjectChange>, Even
             reason: "detail.object.key is empty".into(),
         });
     }
+    let version_id = real_version_id(detail.object.version_id);
+    let delete_kind = (change_type == ChangeType::Delete)
+        .then(|| delete_kind(detail.deletion_type.as_deref(), version_id.as_deref()));
     Ok(vec![ObjectChange {
         source: EventSource::EventBridge,
         event_id: envelope.id,
@@ -98,12 +117,10 @@ pub(super) fn parse(value: &serde_json::Value) -> Result<Vec<ObjectChange>, Even
         key: ObjectKey::verbatim(detail.object.key),
         size: detail.object.size,
         etag: detail.object.etag.map(|e| e.trim_matches('"').to_string()),
-        version_id: detail
-            .object
-            .version_id
-            .filter(|v| !v.is_empty() && v != "null"),
+        version_id,
         sequencer: detail.object.sequencer,
         event_time: envelope.time,
+        delete_kind,
     }])
 }
 
@@ -170,6 +187,37 @@ pub(crate) mod tests {
         assert_eq!(parse(&event).unwrap()[0].change_type, ChangeType::Delete);
         event["detail-type"] = json!("Object Restore Completed");
         assert_eq!(parse(&event).unwrap()[0].change_type, ChangeType::Create);
+    }
+
+    #[test]
+    fn a_permanent_delete_naming_a_version_is_a_version_delete() {
+        // Deleting a non-current version or removing a delete marker: the object may still exist.
+        let mut event = created_event();
+        event["detail-type"] = json!("Object Deleted");
+        event["detail"]["deletion-type"] = json!("Permanently Deleted");
+        let change = &parse(&event).unwrap()[0];
+        assert_eq!(change.change_type, ChangeType::Delete);
+        assert_eq!(change.delete_kind, Some(DeleteKind::Version));
+        assert!(change.needs_existence_check());
+
+        event["detail"]["deletion-type"] = json!("Delete Marker Created");
+        let marker = &parse(&event).unwrap()[0];
+        assert_eq!(marker.delete_kind, Some(DeleteKind::DeleteMarker));
+        assert!(!marker.needs_existence_check());
+
+        // Unversioned bucket: no version, or S3's "null" version.
+        event["detail"]["deletion-type"] = json!("Permanently Deleted");
+        event["detail"]["object"]["version-id"] = json!("null");
+        let unversioned = &parse(&event).unwrap()[0];
+        assert_eq!(unversioned.delete_kind, Some(DeleteKind::Object));
+        assert!(!unversioned.needs_existence_check());
+        event["detail"]["object"]
+            .as_object_mut()
+            .unwrap()
+            .remove("version-id");
+        assert!(!parse(&event).unwrap()[0].needs_existence_check());
+
+        assert_eq!(parse(&created_event()).unwrap()[0].delete_kind, None);
     }
 
     #[test]

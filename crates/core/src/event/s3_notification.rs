@@ -3,7 +3,9 @@
 
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 
-use super::{ChangeType, EventError, EventSource, ObjectChange, ObjectKey};
+use super::{
+    real_version_id, ChangeType, DeleteKind, EventError, EventSource, ObjectChange, ObjectKey,
+};
 
 /// Event names that change objects. Lifecycle expirations delete objects too.
 pub fn change_type_of(event_name: &str) -> Option<ChangeType> {
@@ -15,6 +17,21 @@ pub fn change_type_of(event_name: &str) -> Option<ChangeType> {
         Some(ChangeType::Delete)
     } else {
         None
+    }
+}
+
+/// What a removal deleted: a delete marker, a named version, or the object. `ObjectRemoved:Delete`
+/// (and a lifecycle `Delete`) with a version id deleted that version for good, which leaves the
+/// object in place when it was not the current one, or brings it back when it was a delete marker.
+fn delete_kind(event_name: &str, version_id: Option<&str>) -> DeleteKind {
+    if event_name.ends_with(":DeleteMarkerCreated") {
+        DeleteKind::DeleteMarker
+    } else if version_id.is_some()
+        && (event_name == "ObjectRemoved:Delete" || event_name == "LifecycleExpiration:Delete")
+    {
+        DeleteKind::Version
+    } else {
+        DeleteKind::Object
     }
 }
 
@@ -57,6 +74,9 @@ fn parse_record(index: usize, record: S3EventRecord) -> Result<Option<ObjectChan
         .filter(|k| !k.is_empty())
         .ok_or_else(|| malformed("s3.object.key is missing".into()))?;
     let key = ObjectKey::url_encoded(raw_key).map_err(malformed)?;
+    let version_id = real_version_id(record.s3.object.version_id);
+    let delete_kind = (change_type == ChangeType::Delete)
+        .then(|| delete_kind(&event_name, version_id.as_deref()));
     Ok(Some(ObjectChange {
         source: EventSource::S3Notification,
         event_id: record.response_elements.get("x-amz-request-id").cloned(),
@@ -70,13 +90,10 @@ fn parse_record(index: usize, record: S3EventRecord) -> Result<Option<ObjectChan
             .object
             .e_tag
             .map(|e| e.trim_matches('"').to_string()),
-        version_id: record
-            .s3
-            .object
-            .version_id
-            .filter(|v| !v.is_empty() && v != "null"),
+        version_id,
         sequencer: record.s3.object.sequencer,
         event_time: Some(record.event_time),
+        delete_kind,
     }))
 }
 
@@ -115,6 +132,37 @@ pub(crate) mod tests {
         assert!(parse(&notification("ObjectTagging:Put", "a.txt"))
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn a_delete_naming_a_version_is_a_version_delete() {
+        let mut event = notification("ObjectRemoved:Delete", "a.txt");
+        event["Records"][0]["s3"]["object"]["versionId"] =
+            json!("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
+        let change = &parse(&event).unwrap()[0];
+        assert_eq!(change.delete_kind, Some(DeleteKind::Version));
+        assert!(change.needs_existence_check());
+
+        let mut marker = notification("ObjectRemoved:DeleteMarkerCreated", "a.txt");
+        marker["Records"][0]["s3"]["object"]["versionId"] =
+            json!("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
+        assert_eq!(
+            parse(&marker).unwrap()[0].delete_kind,
+            Some(DeleteKind::DeleteMarker)
+        );
+        assert!(!parse(&marker).unwrap()[0].needs_existence_check());
+
+        let unversioned = &parse(&notification("ObjectRemoved:Delete", "a.txt")).unwrap()[0];
+        assert_eq!(unversioned.delete_kind, Some(DeleteKind::Object));
+        event["Records"][0]["s3"]["object"]["versionId"] = json!("null");
+        assert!(!parse(&event).unwrap()[0].needs_existence_check());
+
+        let mut expired = notification("LifecycleExpiration:Delete", "a.txt");
+        expired["Records"][0]["s3"]["object"]["versionId"] = json!("v1");
+        assert!(
+            parse(&expired).unwrap()[0].needs_existence_check(),
+            "a non-current version expired"
+        );
     }
 
     #[test]
