@@ -39,7 +39,8 @@ async fn a_failing_job_is_retried_then_reported_failed_and_a_later_job_syncs_the
         failed[1].body["failure_reasons"],
         json!(["The data source's S3 bucket could not be read"])
     );
-    assert_eq!(failed[1].body["processed_changes"], 1);
+    assert_eq!(failed[1].body["processed_changes"], 0);
+    assert_eq!(failed[1].body["failed_changes"], 1);
 
     // The next successful job covers the FAILED change too.
     put(&stack, "docs/lucky.txt", "second").await;
