@@ -229,6 +229,7 @@ impl Report {
             self.job_seconds
         );
         self.coalescing(w);
+        self.dynamodb_per_change(w);
         self.cost_table(w);
         self.handler_table(w);
         self.cold_table(w);
@@ -242,6 +243,40 @@ impl Report {
             );
         }
         md
+    }
+
+    /// DynamoDB requests per recorded change, by operation: what numbering, recording,
+    /// marking and the lease cost each change (the hot-key and cost figure).
+    fn dynamodb_per_change(&self, w: &mut String) {
+        let _ = writeln!(
+            w,
+            "### DynamoDB requests per change
+"
+        );
+        let _ = writeln!(
+            w,
+            "| scenario | changes | DynamoDB requests | per change | by operation (per change) |"
+        );
+        let _ = writeln!(w, "|---|---:|---:|---:|---|");
+        for s in &self.scenarios {
+            let total: u64 = s.dynamodb.values().sum();
+            let per = |n: u64| n as f64 / s.changes.max(1) as f64;
+            let by_operation: Vec<String> = s
+                .dynamodb
+                .iter()
+                .map(|(operation, n)| format!("{operation} {:.2}", per(*n)))
+                .collect();
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {:.2} | {} |",
+                s.name,
+                s.changes,
+                total,
+                per(total),
+                by_operation.join(", ")
+            );
+        }
+        let _ = writeln!(w);
     }
 
     fn coalescing(&self, w: &mut String) {

@@ -130,12 +130,13 @@ pub fn hand_over_policy() -> Result<HandOverPolicy, ConfigError> {
         HandOverPolicy::default().after_history_events,
         "a whole number of execution history events",
     )?;
-    // One iteration must still fit below the hard limit after the bound is reached.
-    if !(50..=HISTORY_EVENT_LIMIT / 2).contains(&after_history_events) {
+    // One iteration must still fit below the hard limit after the bound is reached; 1 hands
+    // over at every iteration.
+    if !(1..=HISTORY_EVENT_LIMIT / 2).contains(&after_history_events) {
         return Err(ConfigError::Invalid {
             name: "HANDOVER_AFTER_HISTORY_EVENTS",
             value: after_history_events.to_string(),
-            expected: "from 50 to 12500 (half of Step Functions' 25,000-event history limit)",
+            expected: "from 1 to 12500 (half of Step Functions' 25,000-event history limit)",
         });
     }
     Ok(HandOverPolicy {

@@ -225,7 +225,8 @@ impl Scenario {
         // Drawn last, so the plans of seeds from before the hand-over stay as they were.
         let history_limit = (rng.u8(..100) < 35).then_some(HistoryLimit {
             limit_events: 1_000,
-            hand_over_after: 60,
+            // Below one iteration's events: every round that goes again hands over.
+            hand_over_after: 20,
         });
         if history_limit.is_some() && rng.bool() {
             faults.push(Fault::Crash {
