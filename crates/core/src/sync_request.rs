@@ -103,4 +103,14 @@ mod tests {
         let err = SyncRequest::parse("garbage").unwrap_err().to_string();
         assert!(err.contains("garbage"), "{err}");
     }
+
+    #[test]
+    fn a_sync_request_is_a_few_hundred_bytes_whatever_it_names() {
+        // SQS: 256 KB per message (1 MiB since 2025). One request per change, never a list.
+        let source = SourceId::new("K".repeat(10), "D".repeat(10));
+        let request = SyncRequest::for_change(&source, &"c".repeat(64));
+        let body = serde_json::to_string(&request).unwrap();
+        assert!(body.len() < 512, "{} bytes", body.len());
+        assert_eq!(SyncRequest::parse(&body).unwrap(), request);
+    }
 }
