@@ -1,5 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
+use futures_util::future::join_all;
 use kb_autosync_aws::metrics::{Metrics, CHANGES_RECORDED};
 use kb_autosync_aws::objects::ObjectStore;
 use kb_autosync_aws::sources_table::SourcesTable;
@@ -271,6 +272,7 @@ impl EventProcessor {
         }
 
         let now = chrono::Utc::now();
+        let mut records = Vec::with_capacity(new.len());
         for entry in new {
             // In batch order, so the changes of one key are numbered in the order they came.
             let Some(seq) = numbering.next(&entry.source) else {
@@ -281,23 +283,32 @@ impl EventProcessor {
             if let Some(resolution) = resolutions.get(entry.change_id.as_str()) {
                 record = record.resolved(*resolution);
             }
-            let outcome = match self.tracking.put_pending(&record).await {
-                Ok(outcome) => outcome,
+            records.push((entry, record));
+        }
+        // All written at once, right after the reservation: a job whose counters are pinned in
+        // between covers numbers whose changes are not written yet, so that window stays one
+        // round trip long, as it was with one number per change.
+        let outcomes = join_all(records.iter().map(|(_, record)| async move {
+            let outcome = self.tracking.put_pending(record).await;
+            if outcome.is_ok() {
+                kb_autosync_aws::crash_point!("event-processor/after-change-write");
+            }
+            outcome
+        }))
+        .await;
+        for ((entry, record), outcome) in records.iter().zip(outcomes) {
+            match outcome {
+                Ok(PutOutcome::Recorded) => {
+                    tracing::info!(change_id = %record.change_id, object = %entry.uri(), change_type = record.change_type.as_str(), source = %entry.source, source_seq = record.source_seq, "change recorded");
+                    self.metrics.count(CHANGES_RECORDED, 1, &entry.source);
+                }
+                Ok(PutOutcome::AlreadyRecorded) => {
+                    // Another delivery of the same event recorded it in the meantime.
+                    tracing::info!(change_id = %record.change_id, object = %entry.uri(), "change already recorded (redelivered event)");
+                }
                 Err(e) => {
                     tracing::error!(change_id = %record.change_id, object = %entry.uri(), error = %e, "recording the change failed");
                     failed.insert(entry.change_id.clone(), e.into());
-                    continue;
-                }
-            };
-            kb_autosync_aws::crash_point!("event-processor/after-change-write");
-            match outcome {
-                PutOutcome::Recorded => {
-                    tracing::info!(change_id = %record.change_id, object = %entry.uri(), change_type = record.change_type.as_str(), source = %entry.source, source_seq = seq, "change recorded");
-                    self.metrics.count(CHANGES_RECORDED, 1, &entry.source);
-                }
-                PutOutcome::AlreadyRecorded => {
-                    // Another delivery of the same event recorded it in the meantime.
-                    tracing::info!(change_id = %record.change_id, object = %entry.uri(), "change already recorded (redelivered event)");
                 }
             }
         }
