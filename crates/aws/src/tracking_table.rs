@@ -141,6 +141,61 @@ impl TrackingTable {
         Ok(recorded)
     }
 
+    /// Whether a change of `source` numbered up to `cutoff_seq` is still PENDING: one whose
+    /// record was written after the job that covered its number had marked its changes (a write
+    /// slower than a whole job). The index is eventually consistent, so each candidate is
+    /// confirmed with a consistent read of its item before it counts.
+    pub async fn has_pending_up_to(
+        &self,
+        source: &SourceId,
+        cutoff_seq: u64,
+    ) -> Result<bool, AwsError> {
+        let candidates: Vec<String> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_source = :s AND source_seq <= :c")
+            .filter_expression("#status = :pending")
+            .projection_expression("change_id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":s", s(source.key()))
+            .expression_attribute_values(":c", n(cutoff_seq))
+            .expression_attribute_values(":pending", s("PENDING"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?
+            .into_iter()
+            .filter_map(|item| item.get("change_id")?.as_s().ok().cloned())
+            .collect();
+        for change_id in candidates {
+            let item = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("change_id", s(&change_id))
+                .consistent_read(true)
+                .projection_expression("#status")
+                .expression_attribute_names("#status", "status")
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("GetItem", e))?
+                .item;
+            let still_pending = item
+                .as_ref()
+                .and_then(|i| i.get("status"))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|status| status == "PENDING");
+            if still_pending {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Changes of `source` in the pending index numbered up to `cutoff_seq` (PENDING or FAILED).
     pub async fn pending_up_to(
         &self,

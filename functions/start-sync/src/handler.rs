@@ -2,6 +2,7 @@ use kb_autosync_aws::knowledge_base::KnowledgeBase;
 use kb_autosync_aws::metadata_table::{JobStart, MetadataTable};
 use kb_autosync_aws::metrics::{Metrics, JOBS_STARTED};
 use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
+use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::start_error::ErrorClass;
@@ -10,6 +11,7 @@ use kb_autosync_core::workflow::{StartedJob, WorkflowState};
 pub struct StartSync {
     pub knowledge_base: KnowledgeBase,
     pub sources: SourcesTable,
+    pub tracking: TrackingTable,
     pub jobs: MetadataTable,
     pub quota: IngestionQuota,
     /// Longest a StartIngestionJob call can be in flight (LEASE_CLAIM_GRACE_SECONDS: the
@@ -36,7 +38,12 @@ impl StartSync {
             }
         })?;
 
-        if state.previous_cutoff == Some(snapshot.cutoff_seq) {
+        if state.previous_cutoff == Some(snapshot.cutoff_seq)
+            && !self
+                .tracking
+                .has_pending_up_to(&source, snapshot.cutoff_seq)
+                .await?
+        {
             // The round goes again because requests were counted during the previous job, but
             // every change they announced was numbered before that job's pin: nothing to ingest.
             tracing::info!(%source, %execution, cutoff_seq = snapshot.cutoff_seq, target_seq = snapshot.target_seq, "no change since the previous job started: releasing without a new job");
@@ -193,6 +200,48 @@ mod tests {
         slot_free: bool,
         start: Result<(), &'static str>,
     ) -> (StartSync, Mocks, Vec<Rule>) {
+        start_sync_with_late_change(slot_free, start, None)
+    }
+
+    /// `late_change`: a change numbered under the cutoff that the pending index still lists, and
+    /// the status a consistent read of its item finds (None: the index lists nothing).
+    fn start_sync_with_late_change(
+        slot_free: bool,
+        start: Result<(), &'static str>,
+        late_change: Option<&'static str>,
+    ) -> (StartSync, Mocks, Vec<Rule>) {
+        let listed = mock!(aws_sdk_dynamodb::Client::query)
+            .match_requests(|r| {
+                r.index_name() == Some("pending-by-source")
+                    && r.filter_expression() == Some("#status = :pending")
+                    && r.expression_attribute_values().unwrap().get(":c") == Some(&n(40))
+            })
+            .then_output(move || {
+                let items = late_change
+                    .map(|_| {
+                        vec![HashMap::from([(
+                            "change_id".to_string(),
+                            AttributeValue::S("late".into()),
+                        )])]
+                    })
+                    .unwrap_or_default();
+                aws_sdk_dynamodb::operation::query::QueryOutput::builder()
+                    .set_items(Some(items))
+                    .build()
+            });
+        let confirmed = mock!(aws_sdk_dynamodb::Client::get_item)
+            .match_requests(|r| {
+                r.key().and_then(|k| k.get("change_id")) == Some(&AttributeValue::S("late".into()))
+                    && r.consistent_read() == Some(true)
+            })
+            .then_output(move || {
+                GetItemOutput::builder()
+                    .set_item(Some(HashMap::from([(
+                        "status".to_string(),
+                        AttributeValue::S(late_change.unwrap_or("SYNCED").into()),
+                    )])))
+                    .build()
+            });
         let read = mock!(aws_sdk_dynamodb::Client::get_item)
             .match_requests(|r| {
                 r.key().and_then(|k| k.get("source_id")) == Some(&AttributeValue::S("KB#DS".into()))
@@ -298,12 +347,16 @@ mod tests {
         let dynamo = mock_client!(
             aws_sdk_dynamodb,
             RuleMode::MatchAny,
-            [&read, &snapshot, &acquire, &slots, &release, &started, &record]
+            [
+                &read, &snapshot, &acquire, &slots, &release, &started, &record, &listed,
+                &confirmed
+            ]
         );
         let bedrock = mock_client!(aws_sdk_bedrockagent, RuleMode::MatchAny, [&bedrock_start]);
         let handler = StartSync {
             knowledge_base: KnowledgeBase::new(bedrock),
             sources: SourcesTable::new(dynamo.clone(), "sources"),
+            tracking: TrackingTable::new(dynamo.clone(), "tracking"),
             jobs: MetadataTable::new(dynamo, "jobs", 1),
             quota: IngestionQuota::default(),
             start_in_flight_ms: 60_000,
@@ -358,6 +411,30 @@ mod tests {
         assert!(job.skipped);
         assert_eq!((job.target_seq, job.cutoff_seq), (12, 40));
         assert_eq!((mocks.start.num_calls(), mocks.record.num_calls()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_change_written_after_the_last_job_marked_its_changes_gets_a_job() {
+        // Numbered before the previous job's pin, written after that job's changes were marked:
+        // the counters did not move, yet the change is PENDING and only a job marks it.
+        let (handler, mocks, _) = start_sync_with_late_change(true, Ok(()), Some("PENDING"));
+        let mut again = state();
+        again.previous_target = Some("0".into());
+        again.previous_cutoff = Some(40);
+        let job = handler.handle(again).await.unwrap();
+        assert!(!job.skipped);
+        assert_eq!(mocks.start.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pending_entry_the_index_still_shows_after_marking_costs_no_job() {
+        let (handler, mocks, _) = start_sync_with_late_change(true, Ok(()), Some("SYNCED"));
+        let mut again = state();
+        again.previous_target = Some("0".into());
+        again.previous_cutoff = Some(40);
+        let job = handler.handle(again).await.unwrap();
+        assert!(job.skipped);
+        assert_eq!(mocks.start.num_calls(), 0);
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ mod handler;
 
 use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, metadata_table::MetadataTable,
-    metrics::Metrics, sources_table::SourcesTable,
+    metrics::Metrics, sources_table::SourcesTable, tracking_table::TrackingTable,
 };
 use kb_autosync_core::workflow::WorkflowState;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -31,6 +31,7 @@ async fn build() -> Result<handler::StartSync, Error> {
     Ok(handler::StartSync {
         knowledge_base: KnowledgeBase::new(aws.bedrock.clone()),
         sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
+        tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
         jobs: MetadataTable::new(
             aws.dynamodb.clone(),
             config::metadata_table()?,

@@ -43,6 +43,7 @@ pub fn actions(function: &str) -> Vec<&'static str> {
             "bedrock:StartIngestionJob",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
+            "dynamodb:Query",
             "states:DescribeExecution",
         ],
         "monitor-sync" => &[
