@@ -102,6 +102,9 @@ async fn raw(
 #[tokio::test]
 async fn errors_carry_the_type_header_the_status_and_a_message_body() {
     let mut config = base_config();
+    // The job stays STARTING for the whole test: at 1000x, the default 5 s of STARTING passed
+    // before the response was read on a loaded machine.
+    config.jobs.starting_seconds = 1_000_000.0;
     config.jobs.base_duration_seconds = 1_000_000.0;
     config.quotas.max_concurrent_jobs_per_account = 1;
     config
