@@ -313,18 +313,31 @@ impl SourcesTable {
         source: &SourceId,
         execution: &str,
     ) -> Result<bool, AwsError> {
-        let result = self
+        self.update_held_lease(source, execution, "SET snapshots = :empty")
+            .await
+    }
+
+    /// Applies `update` to the lease item while `execution` holds it. `:empty` is bound to an
+    /// empty map for updates that reset one.
+    async fn update_held_lease(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        update: &str,
+    ) -> Result<bool, AwsError> {
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("source_id", s(source.key()))
-            .update_expression("SET snapshots = :empty")
+            .update_expression(update)
             .condition_expression("active_execution = :me")
-            .expression_attribute_values(":me", s(execution))
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-            .send()
-            .await;
-        applied(result)
+            .expression_attribute_values(":me", s(execution));
+        if update.contains(":empty") {
+            request =
+                request.expression_attribute_values(":empty", AttributeValue::M(HashMap::new()));
+        }
+        applied(request.send().await)
     }
 
     /// Pins the counters a job start covers. The first call for `token` reads `requested_seq`
@@ -500,17 +513,12 @@ impl SourcesTable {
         source: &SourceId,
         execution: &str,
     ) -> Result<bool, AwsError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("source_id", s(source.key()))
-            .update_expression("REMOVE active_execution, claimed_at_ms, snapshots")
-            .condition_expression("active_execution = :me")
-            .expression_attribute_values(":me", s(execution))
-            .send()
-            .await;
-        applied(result)
+        self.update_held_lease(
+            source,
+            execution,
+            "REMOVE active_execution, claimed_at_ms, snapshots",
+        )
+        .await
     }
 
     /// Stamps the end of this execution's StartIngestionJob call (whatever it answered: Bedrock

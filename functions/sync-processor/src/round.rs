@@ -393,6 +393,15 @@ mod tests {
         }
     }
 
+    /// The lease as a re-read finds it.
+    fn reread(item: HashMap<String, AttributeValue>) -> Rule {
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(move || {
+            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+                .set_item(Some(item.clone()))
+                .build()
+        })
+    }
+
     fn rounds(dynamo: &[&Rule], sfn: &[&Rule]) -> Rounds {
         Rounds {
             sources: SourcesTable::new(
@@ -458,11 +467,7 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_claim_without_execution_sends_the_request_back() {
         let bump = bump_returning(lease(9, Some("KB-DS-r2"), 2, now()));
-        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
-                .set_item(Some(lease(9, Some("KB-DS-r2"), 2, now())))
-                .build()
-        });
+        let reread = reread(lease(9, Some("KB-DS-r2"), 2, now()));
         let missing = describe(None);
         let start = start_execution("KB-DS-r2");
         let rounds = rounds(&[&bump, &reread], &[&missing, &start]);
@@ -491,11 +496,7 @@ mod tests {
     async fn losing_the_claim_race_acknowledges_the_winner() {
         let bump = bump_returning(lease(3, None, 4, 0));
         let claim = take_lease("attribute_not_exists(active_execution)", false);
-        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
-                .set_item(Some(lease(4, Some("KB-DS-r5"), 5, now())))
-                .build()
-        });
+        let reread = reread(lease(4, Some("KB-DS-r5"), 5, now()));
         let running = describe(Some(ExecutionStatus::Running));
         let start = start_execution("KB-DS-r5");
         let rounds = rounds(&[&bump, &claim, &reread], &[&running, &start]);
@@ -610,11 +611,7 @@ mod tests {
     async fn an_execution_that_lost_its_lease_does_not_go_round_again() {
         let events = history(10);
         let clear = take_lease("active_execution = :me", false);
-        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
-                .set_item(Some(lease(41, Some("KB-DS-r8"), 8, now())))
-                .build()
-        });
+        let reread = reread(lease(41, Some("KB-DS-r8"), 8, now()));
         let rounds = rounds(&[&clear, &reread], &[&events]);
         let c = rounds
             .continue_round(&continue_request("requests_during_job"))
@@ -655,11 +652,7 @@ mod tests {
     async fn a_retried_hand_over_finds_the_lease_moved_and_starts_the_successor_once() {
         let events = history(250);
         let moved_already = take_lease("active_execution = :stale", false);
-        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
-                .set_item(Some(lease(41, Some("KB-DS-r8"), 8, now())))
-                .build()
-        });
+        let reread = reread(lease(41, Some("KB-DS-r8"), 8, now()));
         let already_started = mock!(aws_sdk_sfn::Client::start_execution)
             .match_requests(|r| r.name() == Some("KB-DS-r8"))
             .then_error(|| {
@@ -689,11 +682,7 @@ mod tests {
     async fn a_lease_lost_before_the_hand_over_ends_the_execution_without_a_successor() {
         let events = history(250);
         let lost = take_lease("active_execution = :stale", false);
-        let reread = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-            aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
-                .set_item(Some(lease(41, Some("KB-DS-r9"), 9, now())))
-                .build()
-        });
+        let reread = reread(lease(41, Some("KB-DS-r9"), 9, now()));
         let start = successor_start();
         let rounds = rounds(&[&lost, &reread], &[&events, &start]);
         let c = rounds
