@@ -1,7 +1,8 @@
 //! The per-data-source lease: at most one state machine execution per data source at a time,
 //! and no request ever acknowledged without a running execution that will cover it.
 //!
-//! Protocol (see the README's "Correctness" section):
+//! Protocol (see the README's "Correctness" section; every writer of the lease item and the
+//! SLOTS item, with its condition, is listed in `docs/lease-protocol.md`):
 //! 1. A sync request bumps `requested_seq`, then looks at `active_execution`.
 //! 2. Free: claim it conditionally (`attribute_not_exists(active_execution)`) for round `round+1`
 //!    and start the execution named after that round.
