@@ -121,6 +121,16 @@ impl Emulator {
         state.faults.clone()
     }
 
+    /// Adds `count` forced ThrottlingExceptions for the next document API calls.
+    pub fn add_document_throttles(&self, count: u32) -> FaultsConfig {
+        let (mut state, _) = self.lock();
+        state.faults.throttle_document_operations = state
+            .faults
+            .throttle_document_operations
+            .saturating_add(count);
+        state.faults.clone()
+    }
+
     /// Adds `count` forced ThrottlingExceptions for the next StartIngestionJob calls.
     pub fn add_start_throttles(&self, count: u32) -> FaultsConfig {
         let (mut state, _) = self.lock();
@@ -174,7 +184,7 @@ impl Emulator {
             state.jobs.push(job);
             pending
         };
-        self.snapshot_and_schedule(pending).await
+        self.start_detached(pending).await
     }
 
     pub fn inspect(&self) -> Inspection {
