@@ -122,7 +122,7 @@ impl EmulatorState {
     pub fn advance(&mut self, now: DateTime<Utc>) {
         enum Ended {
             Job(usize),
-            Document(DataSourceKey, String, DirectOperation),
+            Document(DataSourceKey, String, Box<DirectOperation>),
         }
         let mut ended: Vec<(DateTime<Utc>, Ended)> = Vec::new();
         for (position, job) in self.jobs.iter_mut().enumerate() {
@@ -141,7 +141,7 @@ impl EmulatorState {
                     let at = operation.ends_at;
                     ended.push((
                         at,
-                        Ended::Document(data_source.clone(), object_key, operation),
+                        Ended::Document(data_source.clone(), object_key, Box::new(operation)),
                     ));
                 }
             }
@@ -159,7 +159,7 @@ impl EmulatorState {
                     }
                 }
                 Ended::Document(data_source, object_key, operation) => {
-                    operation.apply(self.indexes.entry(data_source).or_default(), &object_key);
+                    (*operation).apply(self.indexes.entry(data_source).or_default(), &object_key);
                 }
             }
         }
