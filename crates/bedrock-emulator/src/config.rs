@@ -207,8 +207,9 @@ pub struct S3ClientConfig {
     pub connect_timeout_seconds: f64,
     /// One S3 request (one ListObjectsV2 page), retries included.
     pub operation_timeout_seconds: f64,
-    /// One whole listing (every page of one prefix), whatever the lister; the backstop for listers
-    /// that have no timeouts of their own.
+    /// One whole S3 read of the emulator, whatever the lister: a job's snapshot (every page of every
+    /// inclusion prefix), or the lookup of one object by a direct ingestion. The backstop for
+    /// listers with no timeouts of their own, and for a listing that keeps paging slowly.
     pub listing_timeout_seconds: f64,
 }
 

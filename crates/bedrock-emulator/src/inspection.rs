@@ -58,6 +58,8 @@ pub struct DataSourceInspection {
     pub pending_documents: Vec<DirectOperationInspection>,
     /// Document API calls naming this data source, by operation name.
     pub document_calls: BTreeMap<String, DocumentCallCounters>,
+    /// Jobs started while direct operations here were still running.
+    pub job_starts_during_direct_operations: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +155,11 @@ impl Inspection {
                                 .get(&key)
                                 .cloned()
                                 .unwrap_or_default(),
+                            job_starts_during_direct_operations: state
+                                .job_starts_during_direct_operations
+                                .get(&key)
+                                .copied()
+                                .unwrap_or(0),
                         }
                     })
                     .collect(),

@@ -47,6 +47,10 @@ pub struct EmulatorState {
     document_quota: DocumentQuota,
     /// Document API calls per data source and operation name.
     pub document_calls: BTreeMap<DataSourceKey, BTreeMap<String, DocumentCallCounters>>,
+    /// Jobs started (API or foreign) while direct document operations of their data source were
+    /// still running: the other direction of the overlap a document write's ConflictException
+    /// refuses. Allowed, as Bedrock documents no error for it, but counted so tests can assert none.
+    pub job_starts_during_direct_operations: BTreeMap<DataSourceKey, u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +117,7 @@ impl EmulatorState {
                 },
             },
             document_calls: BTreeMap::new(),
+            job_starts_during_direct_operations: BTreeMap::new(),
         })
     }
 
@@ -215,6 +220,23 @@ impl EmulatorState {
             data_source.knowledge_base_id,
             running.join(", ")
         )))
+    }
+
+    /// Counts a job starting on `data_source` if direct operations there are still running.
+    pub fn note_job_start(&mut self, data_source: &DataSourceKey, job_id: &str) {
+        let running = self
+            .pending_documents
+            .get(data_source)
+            .map_or(0, |operations| operations.len());
+        if running > 0 {
+            tracing::warn!(job_id, knowledge_base_id = %data_source.knowledge_base_id,
+                data_source_id = %data_source.data_source_id, running,
+                "ingestion job started while direct document operations are running");
+            *self
+                .job_starts_during_direct_operations
+                .entry(data_source.clone())
+                .or_default() += 1;
+        }
     }
 
     pub fn document_call_counters(

@@ -181,6 +181,7 @@ impl Emulator {
             };
             tracing::info!(job_id = %job.id, knowledge_base_id = %request.knowledge_base_id,
                 data_source_id = %request.data_source_id, "foreign ingestion job started");
+            state.note_job_start(&pending.data_source, &job.id);
             state.jobs.push(job);
             pending
         };

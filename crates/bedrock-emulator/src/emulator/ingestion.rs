@@ -113,6 +113,7 @@ impl Emulator {
                 forced_duration_seconds,
             };
             tracing::info!(job_id = %job.id, knowledge_base_id, data_source_id, "ingestion job started");
+            state.note_job_start(&pending.data_source, &job.id);
             state.jobs.push(job);
             pending
         };

@@ -866,3 +866,29 @@ async fn inspection_tells_job_documents_from_direct_ones_and_counts_calls() {
     assert!(pending["scheduled_in_progress_at"].is_string());
     assert!(pending["scheduled_end_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_job_started_while_direct_operations_run_is_allowed_but_counted() {
+    let (harness, clock) = start(config()).await;
+    harness.put("docs/a.txt", "a1", 10);
+    ingest(&harness, vec![document("docs/a.txt")], None).await;
+    let job = harness.start_job(KB, DS).await;
+    assert_eq!(
+        data_source_state(&harness).await["job_starts_during_direct_operations"],
+        1
+    );
+    clock.advance(Duration::seconds(100));
+    let job = harness.get_job(KB, DS, job.ingestion_job_id()).await;
+    assert_eq!(job.status(), &IngestionJobStatus::Complete);
+    assert_eq!(
+        status(&harness, "docs/a.txt").await.0,
+        DocumentStatus::Indexed,
+        "the direct ingestion ended first, the job applied its snapshot after it"
+    );
+    harness.start_job(KB, DS).await;
+    assert_eq!(
+        data_source_state(&harness).await["job_starts_during_direct_operations"],
+        1,
+        "nothing direct was running this time"
+    );
+}
