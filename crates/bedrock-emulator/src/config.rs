@@ -1,5 +1,5 @@
-//! The JSON configuration file: knowledge bases, data sources, job timing, quotas, document rules and
-//! faults active from the start. Field names are snake_case; unknown fields are rejected so a typo in a
+//! The JSON configuration file: knowledge bases, data sources, job timing, quotas, document rules,
+//! the S3 client's timeouts and faults active from the start. Field names are snake_case; unknown fields are rejected so a typo in a
 //! launcher's config fails loudly instead of silently using a default.
 
 use std::collections::HashSet;
@@ -42,6 +42,8 @@ pub struct EmulatorConfig {
     pub quotas: QuotaConfig,
     #[serde(default)]
     pub documents: DocumentRulesConfig,
+    #[serde(default)]
+    pub s3: S3ClientConfig,
     /// Faults active from start-up (the same shapes as the control endpoint bodies).
     #[serde(default)]
     pub faults: FaultsConfig,
@@ -56,6 +58,7 @@ impl Default for EmulatorConfig {
             jobs: JobTimingConfig::default(),
             quotas: QuotaConfig::default(),
             documents: DocumentRulesConfig::default(),
+            s3: S3ClientConfig::default(),
             faults: FaultsConfig::default(),
         }
     }
@@ -125,6 +128,15 @@ pub struct QuotaConfig {
     pub read_rate_per_second: f64,
     pub read_burst: u32,
     pub read_rate_limit_enabled: bool,
+    /// Refill rate of the token bucket IngestKnowledgeBaseDocuments and DeleteKnowledgeBaseDocuments
+    /// each have, in requests per Bedrock second. Bedrock publishes no figure: a setting.
+    pub document_write_rate_per_second: f64,
+    pub document_write_burst: u32,
+    /// Refill rate of the token bucket GetKnowledgeBaseDocuments and ListKnowledgeBaseDocuments each
+    /// have, in requests per Bedrock second (they do not share the catalog and job read buckets).
+    pub document_read_rate_per_second: f64,
+    pub document_read_burst: u32,
+    pub document_rate_limit_enabled: bool,
 }
 
 impl Default for QuotaConfig {
@@ -138,11 +150,16 @@ impl Default for QuotaConfig {
             read_rate_per_second: 10.0,
             read_burst: 10,
             read_rate_limit_enabled: true,
+            document_write_rate_per_second: 5.0,
+            document_write_burst: 5,
+            document_read_rate_per_second: 10.0,
+            document_read_burst: 10,
+            document_rate_limit_enabled: true,
         }
     }
 }
 
-/// Which S3 objects a job can index.
+/// Which S3 objects can be indexed, and how long a directly ingested or deleted document takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DocumentRulesConfig {
@@ -150,6 +167,15 @@ pub struct DocumentRulesConfig {
     pub max_document_bytes: u64,
     /// Lower-case extensions with the dot; anything else fails as an unsupported file type.
     pub supported_extensions: Vec<String>,
+    /// Whole lifecycle of a document given to IngestKnowledgeBaseDocuments, from the call to its
+    /// final status (Bedrock seconds; every document of a call runs it in parallel).
+    pub direct_ingest_seconds: f64,
+    /// The first part of that lifecycle, spent STARTING before IN_PROGRESS (capped at the whole).
+    pub direct_ingest_starting_seconds: f64,
+    /// Whole lifecycle of a document given to DeleteKnowledgeBaseDocuments, until it is gone.
+    pub direct_delete_seconds: f64,
+    /// The first part of that lifecycle, spent DELETING before DELETE_IN_PROGRESS (capped).
+    pub direct_delete_deleting_seconds: f64,
 }
 
 impl Default for DocumentRulesConfig {
@@ -163,8 +189,57 @@ impl Default for DocumentRulesConfig {
             .iter()
             .map(|extension| extension.to_string())
             .collect(),
+            direct_ingest_seconds: 10.0,
+            direct_ingest_starting_seconds: 2.0,
+            direct_delete_seconds: 5.0,
+            direct_delete_deleting_seconds: 1.0,
         }
     }
+}
+
+/// The S3 client jobs and direct ingestion read the data source through. Real seconds (S3 is not
+/// time-scaled): a hung S3 must turn into an error a job or a call reports, not a request that
+/// never returns while the job holds its concurrency slots.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3ClientConfig {
+    /// Time to establish a connection to the S3 endpoint.
+    pub connect_timeout_seconds: f64,
+    /// One S3 request (one ListObjectsV2 page), retries included.
+    pub operation_timeout_seconds: f64,
+    /// One whole S3 read of the emulator, whatever the lister: a job's snapshot (every page of every
+    /// inclusion prefix), or the lookup of one object by a direct ingestion. The backstop for
+    /// listers with no timeouts of their own, and for a listing that keeps paging slowly.
+    pub listing_timeout_seconds: f64,
+}
+
+impl Default for S3ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_seconds: 3.0,
+            operation_timeout_seconds: 10.0,
+            listing_timeout_seconds: 120.0,
+        }
+    }
+}
+
+impl S3ClientConfig {
+    pub fn connect_timeout(&self) -> std::time::Duration {
+        seconds(self.connect_timeout_seconds)
+    }
+
+    pub fn operation_timeout(&self) -> std::time::Duration {
+        seconds(self.operation_timeout_seconds)
+    }
+
+    pub fn listing_timeout(&self) -> std::time::Duration {
+        seconds(self.listing_timeout_seconds)
+    }
+}
+
+/// Absurdly large values mean "practically never" rather than a panic.
+fn seconds(value: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(value).unwrap_or(std::time::Duration::MAX)
 }
 
 fn default_region() -> String {
@@ -201,6 +276,22 @@ impl EmulatorConfig {
             ),
             ("jobs.per_document_seconds", self.jobs.per_document_seconds),
             ("jobs.stopping_seconds", self.jobs.stopping_seconds),
+            (
+                "documents.direct_ingest_seconds",
+                self.documents.direct_ingest_seconds,
+            ),
+            (
+                "documents.direct_ingest_starting_seconds",
+                self.documents.direct_ingest_starting_seconds,
+            ),
+            (
+                "documents.direct_delete_seconds",
+                self.documents.direct_delete_seconds,
+            ),
+            (
+                "documents.direct_delete_deleting_seconds",
+                self.documents.direct_delete_deleting_seconds,
+            ),
         ] {
             if !(seconds.is_finite() && seconds >= 0.0) {
                 return invalid(format!(
@@ -227,6 +318,8 @@ impl EmulatorConfig {
                 quotas.start_ingestion_job_burst,
             ),
             ("quotas.read_burst", quotas.read_burst),
+            ("quotas.document_write_burst", quotas.document_write_burst),
+            ("quotas.document_read_burst", quotas.document_read_burst),
         ] {
             if limit == 0 {
                 return invalid(format!("{name} must be at least 1"));
@@ -238,9 +331,36 @@ impl EmulatorConfig {
                 quotas.start_ingestion_job_rate_per_second,
             ),
             ("quotas.read_rate_per_second", quotas.read_rate_per_second),
+            (
+                "quotas.document_write_rate_per_second",
+                quotas.document_write_rate_per_second,
+            ),
+            (
+                "quotas.document_read_rate_per_second",
+                quotas.document_read_rate_per_second,
+            ),
         ] {
             if !(rate.is_finite() && rate > 0.0) {
                 return invalid(format!("{name} must be a finite number > 0, got {rate}"));
+            }
+        }
+        // Zero would make every S3 call time out at once; there is no "no timeout" value.
+        for (name, seconds) in [
+            (
+                "s3.connect_timeout_seconds",
+                self.s3.connect_timeout_seconds,
+            ),
+            (
+                "s3.operation_timeout_seconds",
+                self.s3.operation_timeout_seconds,
+            ),
+            (
+                "s3.listing_timeout_seconds",
+                self.s3.listing_timeout_seconds,
+            ),
+        ] {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return invalid(format!("{name} must be a finite number > 0, got {seconds}"));
             }
         }
         let mut knowledge_base_ids = HashSet::new();
@@ -343,6 +463,23 @@ mod tests {
         )
         .unwrap();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn direct_document_timings_and_s3_timeouts_are_checked() {
+        let mut config = EmulatorConfig::default();
+        config.documents.direct_ingest_seconds = -1.0;
+        assert!(config.validate().is_err());
+        let mut config = EmulatorConfig::default();
+        config.s3.operation_timeout_seconds = 0.0;
+        assert!(config.validate().is_err());
+        let config: EmulatorConfig = serde_json::from_str(
+            r#"{"documents":{"direct_ingest_seconds":30},"s3":{"connect_timeout_seconds":1}}"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.documents.direct_ingest_starting_seconds, 2.0);
+        assert_eq!(config.s3.operation_timeout_seconds, 10.0);
     }
 
     #[test]

@@ -39,7 +39,8 @@ impl Operation {
         }
     }
 
-    /// Get/List operations share Bedrock's read quota (each its own bucket).
+    /// Get/List operations of the catalog and of jobs share Bedrock's read quota (each its own
+    /// bucket).
     pub fn is_read(self) -> bool {
         matches!(
             self,
@@ -48,8 +49,23 @@ impl Operation {
                 | Self::GetDataSource
                 | Self::GetIngestionJob
                 | Self::ListIngestionJobs
-                | Self::GetKnowledgeBaseDocuments
-                | Self::ListKnowledgeBaseDocuments
+        )
+    }
+
+    /// The document API, rate limited apart from the rest (each operation its own bucket).
+    pub fn is_document_operation(self) -> bool {
+        self.is_document_write()
+            || matches!(
+                self,
+                Self::GetKnowledgeBaseDocuments | Self::ListKnowledgeBaseDocuments
+            )
+    }
+
+    /// The document operations that change the index.
+    pub fn is_document_write(self) -> bool {
+        matches!(
+            self,
+            Self::IngestKnowledgeBaseDocuments | Self::DeleteKnowledgeBaseDocuments
         )
     }
 }
@@ -82,6 +98,34 @@ impl ApiCounters {
     }
 }
 
+/// Document API calls on one data source, for one operation: what tests of the service assert on
+/// ("N direct calls", "none refused because a job ran").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DocumentCallCounters {
+    /// Every call naming this data source, whatever its outcome.
+    pub calls: u64,
+    pub succeeded: u64,
+    /// Successful calls that were a retry with a known clientToken (answered, nothing started).
+    pub replayed: u64,
+    /// Documents in the successful calls (replays included).
+    pub documents: u64,
+    /// Failed calls by error type (ConflictException: a write while an ingestion job ran).
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl DocumentCallCounters {
+    pub fn record(&mut self, outcome: Result<usize, &str>) {
+        self.calls += 1;
+        match outcome {
+            Ok(documents) => {
+                self.succeeded += 1;
+                self.documents += documents as u64;
+            }
+            Err(error_type) => *self.errors.entry(error_type.to_string()).or_default() += 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +141,25 @@ mod tests {
             counters.errors_by_operation["StartIngestionJob"]["ConflictException"],
             1
         );
+    }
+
+    #[test]
+    fn document_calls_count_documents_of_successful_calls_only() {
+        let mut counters = DocumentCallCounters::default();
+        counters.record(Ok(3));
+        counters.record(Err("ConflictException"));
+        assert_eq!(
+            (counters.calls, counters.succeeded, counters.documents),
+            (2, 1, 3)
+        );
+        assert_eq!(counters.errors["ConflictException"], 1);
+    }
+
+    #[test]
+    fn document_operations_are_not_in_the_read_quota() {
+        assert!(!Operation::GetKnowledgeBaseDocuments.is_read());
+        assert!(Operation::GetKnowledgeBaseDocuments.is_document_operation());
+        assert!(Operation::DeleteKnowledgeBaseDocuments.is_document_write());
+        assert!(!Operation::GetIngestionJob.is_document_operation());
     }
 }

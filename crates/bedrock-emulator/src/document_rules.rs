@@ -12,7 +12,19 @@ pub enum ObjectKind {
     /// A document Bedrock can parse.
     Document,
     /// A document Bedrock scans but cannot index; the reason ends up in the document's statusReason.
-    Unindexable { reason: String },
+    Unindexable {
+        reason: String,
+        cause: UnindexableCause,
+    },
+}
+
+/// Why a document cannot be indexed. Jobs count both as failed documents; direct ingestion reports
+/// an unsupported type as IGNORED (what Bedrock says of files it skips) and an oversized one as
+/// FAILED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnindexableCause {
+    TooLarge,
+    UnsupportedType,
 }
 
 pub fn classify(rules: &DocumentRulesConfig, key: &str, size_bytes: u64) -> ObjectKind {
@@ -27,6 +39,7 @@ pub fn classify(rules: &DocumentRulesConfig, key: &str, size_bytes: u64) -> Obje
                 "The document size ({size_bytes} bytes) exceeds the maximum supported size of {} bytes.",
                 rules.max_document_bytes
             ),
+            cause: UnindexableCause::TooLarge,
         };
     }
     let lower_key = key.to_ascii_lowercase();
@@ -40,6 +53,7 @@ pub fn classify(rules: &DocumentRulesConfig, key: &str, size_bytes: u64) -> Obje
                 "Unsupported file type: {key}. Supported types: {}.",
                 rules.supported_extensions.join(", ")
             ),
+            cause: UnindexableCause::UnsupportedType,
         };
     }
     ObjectKind::Document
@@ -70,11 +84,17 @@ mod tests {
         );
         assert!(matches!(
             classify(&rules, "docs/a.pdf", 50 * 1024 * 1024 + 1),
-            ObjectKind::Unindexable { .. }
+            ObjectKind::Unindexable {
+                cause: UnindexableCause::TooLarge,
+                ..
+            }
         ));
         assert!(matches!(
             classify(&rules, "docs/a.exe", 1),
-            ObjectKind::Unindexable { .. }
+            ObjectKind::Unindexable {
+                cause: UnindexableCause::UnsupportedType,
+                ..
+            }
         ));
         assert!(matches!(
             classify(&rules, "docs/noext", 1),

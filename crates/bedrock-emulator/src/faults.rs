@@ -22,6 +22,9 @@ pub struct FaultsConfig {
     /// The next N StartIngestionJob calls return AccessDeniedException, as when a role lost
     /// bedrock:StartIngestionJob: a failure no retry fixes.
     pub deny_start_ingestion_job: u32,
+    /// The next N document API calls (Ingest, Delete, Get, List KnowledgeBaseDocuments) return
+    /// ThrottlingException whatever their token buckets say.
+    pub throttle_document_operations: u32,
 }
 
 /// A fault's optional restriction to one knowledge base and/or data source (absent = any).
@@ -173,6 +176,16 @@ impl FaultsConfig {
     pub fn take_forced_denial(&mut self) -> bool {
         if self.deny_start_ingestion_job > 0 {
             self.deny_start_ingestion_job -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether this document API call is forced to be throttled (consumes one).
+    pub fn take_forced_document_throttle(&mut self) -> bool {
+        if self.throttle_document_operations > 0 {
+            self.throttle_document_operations -= 1;
             true
         } else {
             false

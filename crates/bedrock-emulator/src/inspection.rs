@@ -1,5 +1,7 @@
-//! The inspection document (`GET /_emulator/state`): indexed documents per data source, job
-//! history with times and statistics, pending faults, API call and error counters.
+//! The inspection document (`GET /_emulator/state`): indexed documents per data source (with how
+//! they got there and their metadata), direct document operations still running, document API
+//! calls per data source, job history with times and statistics, pending faults, API call and error
+//! counters.
 //!
 //! Field names are snake_case, except `statistics` / `planned_statistics`, which keep Bedrock's
 //! names so they compare directly with what GetIngestionJob returns.
@@ -10,7 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::clock::TimeScale;
-use crate::counters::ApiCounters;
+use crate::counters::{ApiCounters, DocumentCallCounters};
+use crate::direct_documents::DirectOperationInspection;
 use crate::document_index::IndexedDocument;
 use crate::faults::FaultsConfig;
 use crate::jobs::{IngestionJob, JobOrigin, JobStatus};
@@ -45,10 +48,18 @@ pub struct DataSourceInspection {
     pub inclusion_prefixes: Vec<String>,
     /// Jobs holding this data source's slot (STARTING, IN_PROGRESS, STOPPING).
     pub active_job_ids: Vec<String>,
-    /// The index as of now (running jobs not applied yet): INDEXED or FAILED per key.
+    /// The index as of now (running jobs and direct operations not applied yet): INDEXED, FAILED,
+    /// IGNORED or METADATA_UPDATE_FAILED per key, with origin `job` or `direct`.
     pub documents: Vec<DocumentInspection>,
-    /// Metadata sidecars applied by the last completed job: key -> ETag.
+    /// Metadata sidecars applied (by the last completed job, or with a direct ingestion that named
+    /// the document's sidecar): key -> ETag.
     pub metadata_documents: BTreeMap<String, String>,
+    /// Direct ingestions and deletions still running, by key.
+    pub pending_documents: Vec<DirectOperationInspection>,
+    /// Document API calls naming this data source, by operation name.
+    pub document_calls: BTreeMap<String, DocumentCallCounters>,
+    /// Jobs started while direct operations here were still running.
+    pub job_starts_during_direct_operations: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +141,25 @@ impl Inspection {
                             metadata_documents: index
                                 .map(|index| index.metadata.clone())
                                 .unwrap_or_default(),
+                            pending_documents: state
+                                .pending_documents
+                                .get(&key)
+                                .into_iter()
+                                .flatten()
+                                .map(|(object_key, operation)| {
+                                    DirectOperationInspection::of(object_key, operation, now)
+                                })
+                                .collect(),
+                            document_calls: state
+                                .document_calls
+                                .get(&key)
+                                .cloned()
+                                .unwrap_or_default(),
+                            job_starts_during_direct_operations: state
+                                .job_starts_during_direct_operations
+                                .get(&key)
+                                .copied()
+                                .unwrap_or(0),
                         }
                     })
                     .collect(),

@@ -70,7 +70,11 @@ async fn run(args: Args) -> Result<(), String> {
         None => EmulatorConfig::default(),
     };
     let time_scale = TimeScale::new(args.time_scale)?;
-    let lister = Arc::new(S3ObjectLister::new(&args.s3_endpoint, &config.region));
+    let lister = Arc::new(S3ObjectLister::new(
+        &args.s3_endpoint,
+        &config.region,
+        &config.s3,
+    ));
     let emulator = Emulator::new(config, time_scale, lister, Arc::new(SystemClock::new()))
         .map_err(|error| error.to_string())?;
 

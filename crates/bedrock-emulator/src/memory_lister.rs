@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::s3_scope::{ListError, ListFuture, ListedObject, ObjectLister};
 
@@ -11,6 +12,8 @@ pub struct InMemoryObjectLister {
     objects: Mutex<BTreeMap<(String, String), ListedObject>>,
     /// When set, every listing fails with this message (to test jobs that cannot read S3).
     failure: Mutex<Option<String>>,
+    /// When set, every listing answers only after this long (a slow or hung S3).
+    delay: Mutex<Option<Duration>>,
 }
 
 impl InMemoryObjectLister {
@@ -41,6 +44,14 @@ impl InMemoryObjectLister {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = message.map(str::to_string);
     }
 
+    /// Makes every listing take `delay` before it answers (None: answer at once).
+    pub fn set_listing_delay(&self, delay: Option<Duration>) {
+        *self
+            .delay
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = delay;
+    }
+
     fn lock_objects(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), ListedObject>> {
         self.objects
             .lock()
@@ -48,9 +59,9 @@ impl InMemoryObjectLister {
     }
 }
 
-impl ObjectLister for InMemoryObjectLister {
-    fn list<'a>(&'a self, bucket: &'a str, prefix: &'a str) -> ListFuture<'a> {
-        let result = match self
+impl InMemoryObjectLister {
+    fn answer(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedObject>, ListError> {
+        match self
             .failure
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -65,7 +76,22 @@ impl ObjectLister for InMemoryObjectLister {
                 })
                 .map(|(_, object)| object.clone())
                 .collect()),
-        };
-        Box::pin(async move { result })
+        }
+    }
+}
+
+impl ObjectLister for InMemoryObjectLister {
+    fn list<'a>(&'a self, bucket: &'a str, prefix: &'a str) -> ListFuture<'a> {
+        let delay = *self
+            .delay
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Box::pin(async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            // Read after the delay: a slow listing reports S3 as it is when it answers.
+            self.answer(bucket, prefix)
+        })
     }
 }

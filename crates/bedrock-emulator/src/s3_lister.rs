@@ -1,8 +1,10 @@
 //! Listing through a real S3 endpoint (moto, LocalStack, MinIO or AWS) with aws-sdk-s3.
 
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+use crate::config::S3ClientConfig;
 use crate::s3_scope::{ListError, ListFuture, ListedObject, ObjectLister};
 
 #[derive(Debug, Clone)]
@@ -12,15 +14,21 @@ pub struct S3ObjectLister {
 
 impl S3ObjectLister {
     /// Path-style addressing and static test credentials: local S3 servers neither resolve
-    /// virtual-host bucket names nor check signatures.
-    pub fn new(endpoint_url: &str, region: &str) -> Self {
+    /// virtual-host bucket names nor check signatures. The SDK has no timeouts by default, so a
+    /// hung S3 would hang every job start; `timeouts` bounds the connection and each request.
+    pub fn new(endpoint_url: &str, region: &str, timeouts: &S3ClientConfig) -> Self {
         let credentials = Credentials::new("test", "test", None, None, "bedrock-emulator");
+        let timeout_config = TimeoutConfig::builder()
+            .connect_timeout(timeouts.connect_timeout())
+            .operation_timeout(timeouts.operation_timeout())
+            .build();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .credentials_provider(credentials)
             .endpoint_url(endpoint_url)
             .force_path_style(true)
+            .timeout_config(timeout_config)
             .build();
         Self {
             client: aws_sdk_s3::Client::from_conf(config),

@@ -75,6 +75,21 @@ impl DataSourceScope {
     }
 }
 
+/// Bounds an S3 read by `timeout`: a hung S3 becomes a ListError the caller reports (a FAILED job,
+/// an InternalServerException), instead of a call that never returns.
+pub async fn within<T>(
+    timeout: std::time::Duration,
+    read: impl Future<Output = Result<T, ListError>>,
+) -> Result<T, ListError> {
+    match tokio::time::timeout(timeout, read).await {
+        Ok(result) => result,
+        Err(_) => Err(ListError(format!(
+            "S3 did not answer within {:.3} s (timed out)",
+            timeout.as_secs_f64()
+        ))),
+    }
+}
+
 /// `s3://bucket/key` -> (bucket, key).
 pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
     let rest = uri.strip_prefix("s3://")?;
@@ -95,6 +110,18 @@ mod tests {
         assert_eq!(parse_s3_uri("s3://b/docs/a.txt"), Some(("b", "docs/a.txt")));
         assert_eq!(parse_s3_uri("s3://b/"), None);
         assert_eq!(parse_s3_uri("https://b/a"), None);
+    }
+
+    #[tokio::test]
+    async fn a_read_slower_than_the_timeout_is_a_list_error() {
+        let slow = async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Ok::<_, ListError>(())
+        };
+        let error = within(std::time::Duration::from_millis(10), slow)
+            .await
+            .unwrap_err();
+        assert!(error.0.contains("timed out"), "{error}");
     }
 
     #[tokio::test]

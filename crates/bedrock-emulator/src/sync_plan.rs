@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::DocumentRulesConfig;
-use crate::document_index::{DocumentIndex, IndexedDocument, IndexedStatus};
+use crate::document_index::{DocumentIndex, DocumentOrigin, IndexedDocument, IndexedStatus};
 use crate::document_rules::{classify, ObjectKind};
 use crate::s3_scope::ListedObject;
 
@@ -91,6 +91,8 @@ impl SyncPlan {
                             status: IndexedStatus::Indexed,
                             status_reason: None,
                             updated_at: completed_at,
+                            origin: DocumentOrigin::Job,
+                            metadata: None,
                         },
                     );
                 }
@@ -107,6 +109,8 @@ impl SyncPlan {
                             status: IndexedStatus::Failed,
                             status_reason: Some(reason.clone()),
                             updated_at: completed_at,
+                            origin: DocumentOrigin::Job,
+                            metadata: None,
                         },
                     );
                 }
@@ -124,9 +128,12 @@ impl SyncPlan {
 /// Rules (the emulator's reading of Bedrock's incremental sync):
 /// - every non-metadata object scanned counts in numberOfDocumentsScanned, failed ones included;
 /// - a document INDEXED at the same ETag is left alone, even if a failure rule now matches it;
-/// - a document never indexed, or FAILED before, is (re)processed: new, or failed again;
+/// - a document never indexed, or FAILED (IGNORED) before, is (re)processed: new, or failed again;
 /// - an INDEXED document at another ETag is modified (or failed, if it now fails);
 /// - an INDEXED document missing from the snapshot is deleted; a FAILED one just disappears;
+/// - a directly ingested document whose metadata update failed (METADATA_UPDATE_FAILED) has its
+///   content indexed: it counts as INDEXED for "modified" and "deleted", but is reprocessed even
+///   at the same ETag, since the job re-reads its metadata;
 /// - a metadata sidecar counts as modified when it is new, has another ETag, or was removed while
 ///   its document is still there.
 pub fn plan_sync(
@@ -148,7 +155,7 @@ pub fn plan_sync(
                     .insert(key.clone(), object.etag.clone());
                 continue;
             }
-            ObjectKind::Unindexable { reason } => Some(reason),
+            ObjectKind::Unindexable { reason, .. } => Some(reason),
             ObjectKind::Document => None,
         };
         statistics.number_of_documents_scanned += 1;
@@ -169,7 +176,7 @@ pub fn plan_sync(
                     reason,
                 }
             }
-            None if previous.is_some_and(|document| document.status == IndexedStatus::Indexed) => {
+            None if previous.is_some_and(|document| document.status.has_indexed_content()) => {
                 statistics.number_of_modified_documents_indexed += 1;
                 DocumentChange::Modified { etag, size_bytes }
             }
@@ -182,7 +189,7 @@ pub fn plan_sync(
     }
     for (key, document) in &index.documents {
         if !snapshot.contains_key(key) {
-            if document.status == IndexedStatus::Indexed {
+            if document.status.has_indexed_content() {
                 statistics.number_of_documents_deleted += 1;
             }
             plan.changes.insert(key.clone(), DocumentChange::Deleted);

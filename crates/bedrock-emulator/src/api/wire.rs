@@ -52,20 +52,21 @@ pub struct PageBody {
     pub next_token: Option<String>,
 }
 
-/// GetKnowledgeBaseDocuments and DeleteKnowledgeBaseDocuments. A clientToken may be sent with
-/// the latter; it is ignored because deleting twice is harmless here.
+/// GetKnowledgeBaseDocuments and DeleteKnowledgeBaseDocuments (only the latter sends a
+/// clientToken).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentIdentifiersBody {
+    pub client_token: Option<String>,
     #[serde(default)]
     pub document_identifiers: Vec<DocumentIdentifierWire>,
 }
 
-/// IngestKnowledgeBaseDocuments; its clientToken and document metadata are ignored (ingestion here
-/// is immediate and idempotent, and metadata is not modelled).
+/// IngestKnowledgeBaseDocuments.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestDocumentsBody {
+    pub client_token: Option<String>,
     #[serde(default)]
     pub documents: Vec<KnowledgeBaseDocumentBody>,
 }
@@ -74,6 +75,7 @@ pub struct IngestDocumentsBody {
 #[serde(rename_all = "camelCase")]
 pub struct KnowledgeBaseDocumentBody {
     pub content: DocumentContentBody,
+    pub metadata: Option<DocumentMetadataBody>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,12 +83,56 @@ pub struct KnowledgeBaseDocumentBody {
 pub struct DocumentContentBody {
     pub data_source_type: String,
     pub s3: Option<S3ContentBody>,
+    pub custom: Option<CustomContentBody>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3ContentBody {
     pub s3_location: S3LocationWire,
+}
+
+/// Only its identifier matters here: CUSTOM content is refused on an S3 data source.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomContentBody {
+    pub custom_document_identifier: Option<CustomDocumentIdWire>,
+}
+
+/// DocumentMetadata: `type` and the field of that type. The accessControlList is accepted and not
+/// modelled.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentMetadataBody {
+    #[serde(rename = "type")]
+    pub metadata_type: String,
+    pub inline_attributes: Option<Vec<MetadataAttributeBody>>,
+    pub s3_location: Option<CustomS3LocationBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataAttributeBody {
+    pub key: String,
+    pub value: Option<MetadataAttributeValueBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataAttributeValueBody {
+    #[serde(rename = "type")]
+    pub value_type: String,
+    pub number_value: Option<f64>,
+    pub boolean_value: Option<bool>,
+    pub string_value: Option<String>,
+    pub string_list_value: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomS3LocationBody {
+    pub uri: String,
+    pub bucket_owner_account_id: Option<String>,
 }
 
 // ----- shared -----

@@ -15,8 +15,9 @@ use crate::emulator::{Emulator, ForeignJobRequest};
 use crate::errors::ApiError;
 use crate::faults::{FailDocumentsFault, FailJobsFault, SlowJobsFault};
 
-/// Body of `POST /_emulator/faults/throttle-start-ingestion-job` and
-/// `POST /_emulator/faults/deny-start-ingestion-job`.
+/// Body of `POST /_emulator/faults/throttle-start-ingestion-job`,
+/// `POST /_emulator/faults/deny-start-ingestion-job` and
+/// `POST /_emulator/faults/throttle-document-operations`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleStartsBody {
@@ -102,6 +103,15 @@ pub async fn throttle_start_ingestion_job(
 ) -> Response {
     let result = body::<ThrottleStartsBody>(&bytes)
         .map(|request| emulator.add_start_throttles(request.count));
+    reply(StatusCode::OK, result)
+}
+
+pub async fn throttle_document_operations(
+    State(emulator): State<Emulator>,
+    bytes: Bytes,
+) -> Response {
+    let result = body::<ThrottleStartsBody>(&bytes)
+        .map(|request| emulator.add_document_throttles(request.count));
     reply(StatusCode::OK, result)
 }
 

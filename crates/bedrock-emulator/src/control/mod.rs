@@ -39,6 +39,10 @@ pub fn router() -> Router<Emulator> {
             post(handlers::throttle_start_ingestion_job),
         )
         .route(
+            "/_emulator/faults/throttle-document-operations",
+            post(handlers::throttle_document_operations),
+        )
+        .route(
             "/_emulator/faults/deny-start-ingestion-job",
             post(handlers::deny_start_ingestion_job),
         )

@@ -121,6 +121,16 @@ impl Emulator {
         state.faults.clone()
     }
 
+    /// Adds `count` forced ThrottlingExceptions for the next document API calls.
+    pub fn add_document_throttles(&self, count: u32) -> FaultsConfig {
+        let (mut state, _) = self.lock();
+        state.faults.throttle_document_operations = state
+            .faults
+            .throttle_document_operations
+            .saturating_add(count);
+        state.faults.clone()
+    }
+
     /// Adds `count` forced ThrottlingExceptions for the next StartIngestionJob calls.
     pub fn add_start_throttles(&self, count: u32) -> FaultsConfig {
         let (mut state, _) = self.lock();
@@ -171,10 +181,11 @@ impl Emulator {
             };
             tracing::info!(job_id = %job.id, knowledge_base_id = %request.knowledge_base_id,
                 data_source_id = %request.data_source_id, "foreign ingestion job started");
+            state.note_job_start(&pending.data_source, &job.id);
             state.jobs.push(job);
             pending
         };
-        self.snapshot_and_schedule(pending).await
+        self.start_detached(pending).await
     }
 
     pub fn inspect(&self) -> Inspection {

@@ -3,19 +3,24 @@
 
 mod catalog_reads;
 mod control;
-mod documents;
+mod direct_ingestion;
+mod document_identifiers;
+mod document_reads;
 mod ingestion;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+pub use crate::document_detail::{DocumentDetail, DocumentIdentifier};
 pub use control::ForeignJobRequest;
-pub use documents::{DocumentDetail, DocumentIdentifier};
+pub use direct_ingestion::{DeleteDocumentsRequest, IngestDocument, IngestDocumentsRequest};
 pub use ingestion::{JobSortAttribute, ListJobsQuery, StartJobRequest};
 
+use crate::catalog::DataSourceKey;
 use crate::clock::{Clock, TimeScale};
 use crate::config::{ConfigError, EmulatorConfig};
+use crate::counters::Operation;
 use crate::s3_scope::ObjectLister;
 use crate::state::EmulatorState;
 
@@ -85,6 +90,30 @@ impl Emulator {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.counters.record(operation, error_type);
+    }
+
+    /// Counts one document API call on a data source for the inspection endpoint: `outcome` is the
+    /// number of documents answered, or the error type. Calls naming an unknown data source are
+    /// only in the global counters.
+    pub fn record_document_call(
+        &self,
+        knowledge_base_id: &str,
+        data_source_id: &str,
+        operation: Operation,
+        outcome: Result<usize, &str>,
+    ) {
+        let (mut state, _) = self.lock();
+        if state
+            .catalog
+            .data_source(knowledge_base_id, data_source_id)
+            .is_err()
+        {
+            return;
+        }
+        let key = DataSourceKey::new(knowledge_base_id, data_source_id);
+        state
+            .document_call_counters(&key, operation)
+            .record(outcome);
     }
 }
 

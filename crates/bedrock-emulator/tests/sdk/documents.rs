@@ -209,8 +209,24 @@ async fn bad_document_identifiers_are_validation_errors() {
     assert!(error.is_validation_exception(), "{error:?}");
 }
 
+/// Polls GetKnowledgeBaseDocuments until the document has `status`.
+async fn wait_for_status(harness: &Harness, key: &str, status: DocumentStatus) {
+    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+    loop {
+        let current = document_status(harness, key).await;
+        if current == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key} still {current:?}, expected {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
-async fn ingest_and_delete_documents_change_the_index_directly() {
+async fn ingested_and_deleted_documents_reach_the_index_after_their_lifecycle() {
     let harness = Harness::start(base_config(), FAST).await;
     harness.put("docs/direct.txt", "d1", 1);
     let document = KnowledgeBaseDocument::builder()
@@ -237,10 +253,7 @@ async fn ingest_and_delete_documents_change_the_index_directly() {
         ingested.document_details()[0].status(),
         &DocumentStatus::Starting
     );
-    assert_eq!(
-        document_status(&harness, "docs/direct.txt").await,
-        DocumentStatus::Indexed
-    );
+    wait_for_status(&harness, "docs/direct.txt", DocumentStatus::Indexed).await;
 
     let job = harness.start_job(KB, DS).await;
     let job = harness
@@ -268,8 +281,5 @@ async fn ingest_and_delete_documents_change_the_index_directly() {
         deleted.document_details()[0].status(),
         &DocumentStatus::Deleting
     );
-    assert_eq!(
-        document_status(&harness, "docs/direct.txt").await,
-        DocumentStatus::NotFound
-    );
+    wait_for_status(&harness, "docs/direct.txt", DocumentStatus::NotFound).await;
 }

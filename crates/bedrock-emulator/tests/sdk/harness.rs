@@ -10,7 +10,8 @@ use aws_sdk_bedrockagent::types::{IngestionJob, IngestionJobStatus};
 use aws_sdk_bedrockagent::Client;
 use bedrock_emulator::config::{DataSourceConfig, KnowledgeBaseConfig};
 use bedrock_emulator::{
-    Emulator, EmulatorConfig, InMemoryObjectLister, RunningEmulator, SystemClock, TimeScale,
+    Clock, Emulator, EmulatorConfig, InMemoryObjectLister, ManualClock, RunningEmulator,
+    SystemClock, TimeScale,
 };
 use serde_json::Value;
 
@@ -63,12 +64,22 @@ pub fn base_config() -> EmulatorConfig {
 
 impl Harness {
     pub async fn start(config: EmulatorConfig, time_scale: f64) -> Self {
+        Self::start_with_clock(config, time_scale, Arc::new(SystemClock::new())).await
+    }
+
+    /// An emulator whose time only moves when the test advances `clock`: statuses between two
+    /// transitions can be read without racing the wall clock.
+    pub async fn start_with_clock(
+        config: EmulatorConfig,
+        time_scale: f64,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let s3 = Arc::new(InMemoryObjectLister::new());
         let emulator = Emulator::new(
             config,
             TimeScale::new(time_scale).expect("valid time scale"),
             s3.clone(),
-            Arc::new(SystemClock::new()),
+            clock,
         )
         .expect("valid config");
         let server = RunningEmulator::start(emulator, "127.0.0.1:0".parse().expect("address"))
@@ -230,6 +241,14 @@ pub fn statistics(job: &IngestionJob) -> (i64, i64, i64, i64, i64, i64, i64) {
         statistics.number_of_documents_deleted(),
         statistics.number_of_documents_failed(),
     )
+}
+
+/// A manual clock starting now, on a whole millisecond (what the API's timestamps show), so
+/// expected `updatedAt` values can be computed exactly.
+pub fn manual_clock() -> Arc<ManualClock> {
+    let millis = chrono::Utc::now().timestamp_millis();
+    let start = chrono::DateTime::from_timestamp_millis(millis).expect("valid time");
+    Arc::new(ManualClock::new(start))
 }
 
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(10);

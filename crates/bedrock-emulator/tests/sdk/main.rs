@@ -3,9 +3,11 @@
 //! `binary` tests, which run the built executable against a minimal fake S3 server.
 
 mod binary;
+mod direct_ingestion;
 mod documents;
 mod faults;
 mod harness;
 mod jobs;
 mod protocol;
 mod quotas;
+mod start_resilience;
