@@ -2,7 +2,6 @@
 //! error naming the variable and what it should hold.
 
 use kb_autosync_core::handover::{HandOverPolicy, HISTORY_EVENT_LIMIT};
-use kb_autosync_core::job::RetryPolicy;
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::routing::{RouteError, RouteTable};
 use kb_autosync_core::workflow::WorkflowSettings;
@@ -142,14 +141,6 @@ pub fn hand_over_policy() -> Result<HandOverPolicy, ConfigError> {
     Ok(HandOverPolicy {
         after_history_events,
     })
-}
-
-pub fn retry_policy(settings: &WorkflowSettings) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: settings.max_job_attempts,
-        backoff_seconds: settings.retry_backoff_seconds,
-        poll_seconds: settings.monitor_interval_seconds,
-    }
 }
 
 pub fn ingestion_quota() -> Result<IngestionQuota, ConfigError> {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::NextStep;
+use crate::job::{NextStep, RetryPolicy};
 use crate::quota::QuotaDecision;
 use crate::SourceId;
 
@@ -15,6 +15,17 @@ pub struct WorkflowSettings {
     pub quota_wait_seconds: u64,
     pub max_job_attempts: u32,
     pub retry_backoff_seconds: u64,
+}
+
+impl WorkflowSettings {
+    /// How the round retries a FAILED or STOPPED job and how often it polls one.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_job_attempts,
+            backoff_seconds: self.retry_backoff_seconds,
+            poll_seconds: self.monitor_interval_seconds,
+        }
+    }
 }
 
 /// The execution input: what sync-processor starts a round with. Deterministic for a round, so
@@ -295,6 +306,20 @@ mod tests {
         // And it still reads as the state the tasks expect.
         let read: WorkflowState = serde_json::from_value(doc).unwrap();
         assert_eq!(read.iteration, u32::MAX);
+    }
+
+    #[test]
+    fn the_retry_policy_comes_from_the_execution_settings() {
+        let settings = state(json!({})).input.settings;
+        let policy = settings.retry_policy();
+        assert_eq!(
+            (
+                policy.max_attempts,
+                policy.backoff_seconds,
+                policy.poll_seconds
+            ),
+            (3, 60, 30)
+        );
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl MonitorSync {
         let source = state.input.source();
         let view = self.knowledge_base.get_job(&source, &job.job_id).await?;
         let status = JobStatus::parse(&view.status);
-        let policy = kb_autosync_aws::config::retry_policy(&state.input.settings);
+        let policy = state.input.settings.retry_policy();
         let next = policy.next_step(&status, job.attempt);
         if !status.is_running() {
             self.finish(state, job, &view, &status, &next, &policy)
