@@ -1,6 +1,7 @@
 //! Configuration from the environment the template sets. Every missing or invalid variable is an
 //! error naming the variable and what it should hold.
 
+use kb_autosync_core::direct::DirectSettings;
 use kb_autosync_core::handover::{HandOverPolicy, HISTORY_EVENT_LIMIT};
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::routing::{RouteError, RouteTable};
@@ -141,6 +142,62 @@ pub fn hand_over_policy() -> Result<HandOverPolicy, ConfigError> {
     Ok(HandOverPolicy {
         after_history_events,
     })
+}
+
+/// SQS delay of sync requests for data sources in `auto` or `direct` mode.
+pub fn direct_sync_delay_seconds() -> Result<i32, ConfigError> {
+    let delay: i32 = number(
+        "DIRECT_SYNC_DELAY_SECONDS",
+        5,
+        "a whole number of seconds from 0 to 900",
+    )?;
+    if !(0..=900).contains(&delay) {
+        return Err(ConfigError::Invalid {
+            name: "DIRECT_SYNC_DELAY_SECONDS",
+            value: delay.to_string(),
+            expected: "a whole number of seconds from 0 to 900 (SQS's limit)",
+        });
+    }
+    Ok(delay)
+}
+
+/// Direct ingestion: the stack's mode and the bounds of a direct batch.
+pub fn direct_settings() -> Result<DirectSettings, ConfigError> {
+    let defaults = DirectSettings::default();
+    let mode = match std::env::var("INGESTION_MODE") {
+        Ok(value) => value.parse().map_err(|_| ConfigError::Invalid {
+            name: "INGESTION_MODE",
+            value,
+            expected: "auto, job or direct",
+        })?,
+        Err(_) => defaults.mode,
+    };
+    let settings = DirectSettings {
+        mode,
+        max_changes: number(
+            "DIRECT_INGESTION_MAX_CHANGES",
+            defaults.max_changes,
+            "a whole number of changes",
+        )?,
+        wait_seconds: number(
+            "DIRECT_INGESTION_WAIT_SECONDS",
+            defaults.wait_seconds,
+            "a whole number of seconds",
+        )?,
+        calls_per_second: number(
+            "DIRECT_CALLS_PER_SECOND",
+            defaults.calls_per_second,
+            "a number of calls per second",
+        )?,
+    };
+    if !(settings.calls_per_second > 0.0) {
+        return Err(ConfigError::Invalid {
+            name: "DIRECT_CALLS_PER_SECOND",
+            value: settings.calls_per_second.to_string(),
+            expected: "more than 0",
+        });
+    }
+    Ok(settings)
 }
 
 pub fn ingestion_quota() -> Result<IngestionQuota, ConfigError> {

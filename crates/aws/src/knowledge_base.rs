@@ -12,7 +12,7 @@ use crate::AwsError;
 
 #[derive(Clone, Debug)]
 pub struct KnowledgeBase {
-    client: aws_sdk_bedrockagent::Client,
+    pub(crate) client: aws_sdk_bedrockagent::Client,
 }
 
 /// An ingestion job as the service needs it.
@@ -126,6 +126,28 @@ impl KnowledgeBase {
                 _ => return Ok(ids),
             }
         }
+    }
+
+    /// Whether an ingestion job of the data source ever COMPLETED (AWS requires one before
+    /// documents of an S3 data source can be ingested directly).
+    pub async fn has_completed_job(&self, source: &SourceId) -> Result<bool, AwsError> {
+        let filter = IngestionJobFilter::builder()
+            .attribute(IngestionJobFilterAttribute::Status)
+            .operator(IngestionJobFilterOperator::Eq)
+            .values("COMPLETE")
+            .build()
+            .map_err(|e| AwsError::new("ListIngestionJobs", "InvalidFilter", e.to_string()))?;
+        let out = self
+            .client
+            .list_ingestion_jobs()
+            .knowledge_base_id(&source.knowledge_base_id)
+            .data_source_id(&source.data_source_id)
+            .filters(filter)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListIngestionJobs", e))?;
+        Ok(!out.ingestion_job_summaries.is_empty())
     }
 
     /// Jobs of the data source that are STARTING, IN_PROGRESS or STOPPING, started by anyone.

@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod config;
 pub mod crash_point;
+pub mod documents;
 pub mod error;
 pub mod executions;
 pub mod item_size;

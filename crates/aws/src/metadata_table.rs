@@ -1,6 +1,7 @@
 //! The metadata table: one item per ingestion job, keyed by `job_id`, with the `by-source` index.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;
@@ -24,6 +25,8 @@ pub struct JobStart<'a> {
     pub client_token: &'a str,
     pub target_seq: u64,
     pub cutoff_seq: u64,
+    /// `job`, or `direct` for a direct batch (whose `job_id` is `direct-...`).
+    pub method: IngestionMethod,
 }
 
 /// A job as monitor-sync records its end.
@@ -71,7 +74,8 @@ impl MetadataTable {
                 "SET knowledge_base_id = :kb, data_source_id = :ds, source_id = :src, \
                  #status = if_not_exists(#status, :status), start_time = if_not_exists(start_time, :started), \
                  started_at = if_not_exists(started_at, :started), execution_name = :exec, attempt = :attempt, \
-                 client_token = :token, target_seq = :target, cutoff_seq = :cutoff, expires_at = :exp",
+                 client_token = :token, target_seq = :target, cutoff_seq = :cutoff, expires_at = :exp, \
+                 ingestion_method = :method",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":kb", s(&job.source.knowledge_base_id))
@@ -85,6 +89,7 @@ impl MetadataTable {
             .expression_attribute_values(":target", n(job.target_seq))
             .expression_attribute_values(":cutoff", n(job.cutoff_seq))
             .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_values(":method", s(job.method.as_str()))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;

@@ -8,6 +8,7 @@ pub const JOBS_STARTED: &str = "IngestionJobsStarted";
 pub const JOBS_FAILED: &str = "IngestionJobsFailed";
 pub const JOBS_COMPLETED: &str = "IngestionJobsCompleted";
 pub const OLDEST_PENDING_AGE: &str = "OldestPendingChangeAgeSeconds";
+pub const DIRECT_BATCHES: &str = "DirectIngestionBatches";
 
 #[derive(Clone, Debug)]
 pub struct Metrics {

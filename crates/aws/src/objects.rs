@@ -1,6 +1,7 @@
-//! The watched buckets' objects, asked about by event-processor: does an object exist now?
-//! A delete that names a version (a non-current version deleted, a delete marker removed) may
-//! leave the object in place, and only S3 can say so.
+//! The watched buckets' objects: does an object exist now, and how large is it? event-processor
+//! asks for deletes that name a version (a non-current version deleted, a delete marker removed
+//! may leave the object in place, and only S3 can say so); direct ingestion asks before it
+//! indexes or removes a document.
 
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 
@@ -33,6 +34,12 @@ impl ObjectStore {
     /// to a role that may list the bucket (s3:ListBucket), else with 403, which is an error here
     /// rather than a guess.
     pub async fn exists(&self, bucket: &str, key: &str) -> Result<bool, AwsError> {
+        Ok(self.size(bucket, key).await?.is_some())
+    }
+
+    /// The size in bytes of `bucket/key`'s current version, `None` when it has none (see
+    /// [`ObjectStore::exists`]).
+    pub async fn size(&self, bucket: &str, key: &str) -> Result<Option<i64>, AwsError> {
         match self
             .client
             .head_object()
@@ -41,19 +48,19 @@ impl ObjectStore {
             .send()
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(head) => Ok(Some(head.content_length.unwrap_or_default())),
             Err(err) => {
                 if matches!(err.as_service_error(), Some(HeadObjectError::NotFound(_))) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let status = err.raw_response().map(|r| r.status().as_u16());
                 let mut err = AwsError::from_sdk("HeadObject", err);
                 if err.is("NotFound") || err.is("NoSuchKey") || status == Some(404) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 if status == Some(403) {
                     err.message = format!(
-                        "{} (s3://{bucket}/{key}: event-processor's role needs s3:GetObject on the object and s3:ListBucket on the bucket; without ListBucket S3 answers 403 for a missing object)",
+                        "{} (s3://{bucket}/{key}: the role needs s3:GetObject on the object and s3:ListBucket on the bucket; without ListBucket S3 answers 403 for a missing object)",
                         err.message
                     );
                 }
@@ -85,7 +92,8 @@ mod tests {
             })
             .then_output(|| HeadObjectOutput::builder().content_length(3).build());
         assert!(store(&head).exists("docs", "kb/a b.txt").await.unwrap());
-        assert_eq!(head.num_calls(), 1);
+        assert_eq!(store(&head).size("docs", "kb/a b.txt").await.unwrap(), Some(3));
+        assert_eq!(head.num_calls(), 2);
     }
 
     #[tokio::test]

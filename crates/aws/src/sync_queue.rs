@@ -1,5 +1,9 @@
 //! The sync request queue. Requests are sent in batches of ten with the configured delay, which
-//! lets a burst of uploads coalesce into one sync-processor batch.
+//! lets a burst of uploads coalesce into one sync-processor batch. Data sources whose changes
+//! may go direct get their own, shorter delay: a direct round is seconds long, and a burst
+//! still coalesces into at most two jobs behind it.
+
+use std::collections::HashSet;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use kb_autosync_core::sync_request::SyncRequest;
@@ -11,6 +15,8 @@ pub struct SyncQueue {
     client: aws_sdk_sqs::Client,
     url: String,
     delay_seconds: i32,
+    /// (delay, `KB#DS` keys): the delay of requests for data sources that may go direct.
+    direct_delay: Option<(i32, HashSet<String>)>,
 }
 
 impl SyncQueue {
@@ -19,6 +25,32 @@ impl SyncQueue {
             client,
             url: url.into(),
             delay_seconds,
+            direct_delay: None,
+        }
+    }
+
+    /// Requests for `sources` (data sources in `auto` or `direct` mode) wait `delay_seconds`.
+    pub fn with_direct_delay(
+        mut self,
+        delay_seconds: i32,
+        sources: impl IntoIterator<Item = kb_autosync_core::SourceId>,
+    ) -> Self {
+        let keys = sources.into_iter().map(|s| s.key()).collect();
+        self.direct_delay = Some((delay_seconds, keys));
+        self
+    }
+
+    pub fn delay_for(&self, request: &SyncRequest) -> i32 {
+        match (&self.direct_delay, request) {
+            (
+                Some((delay, keys)),
+                SyncRequest::Sync {
+                    knowledge_base_id,
+                    data_source_id,
+                    ..
+                },
+            ) if keys.contains(&format!("{knowledge_base_id}#{data_source_id}")) => *delay,
+            _ => self.delay_seconds,
         }
     }
 
@@ -32,7 +64,7 @@ impl SyncQueue {
                     SendMessageBatchRequestEntry::builder()
                         .id(format!("r{i}"))
                         .message_body(request.to_body())
-                        .delay_seconds(self.delay_seconds)
+                        .delay_seconds(self.delay_for(request))
                         .build()
                         .map_err(|e| {
                             AwsError::new("SendMessageBatch", "InvalidEntry", e.to_string())
@@ -61,5 +93,28 @@ impl SyncQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kb_autosync_core::SourceId;
+
+    use super::*;
+
+    #[test]
+    fn data_sources_that_may_go_direct_get_their_own_delay() {
+        let client = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let queue = SyncQueue::new(client, "q", 60)
+            .with_direct_delay(3, [SourceId::new("KB", "DIRECT")]);
+        let direct = SyncRequest::for_change(&SourceId::new("KB", "DIRECT"), "c");
+        let job = SyncRequest::for_change(&SourceId::new("KB", "JOB"), "c");
+        assert_eq!(queue.delay_for(&direct), 3);
+        assert_eq!(queue.delay_for(&job), 60);
+        assert_eq!(queue.delay_for(&SyncRequest::Sweep), 60);
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
+use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;
@@ -265,19 +266,20 @@ impl TrackingTable {
         }
     }
 
-    /// Marks a change SYNCED by `job_id` and takes it out of the pending index. A change already
-    /// SYNCED keeps the job that synced it first.
+    /// Marks a change SYNCED by `job_id` (a job, or a direct batch) and takes it out of the
+    /// pending index. A change already SYNCED keeps the job that synced it first.
     pub async fn mark_synced(
         &self,
         change_id: &str,
         job_id: &str,
         at: &str,
+        method: IngestionMethod,
     ) -> Result<bool, AwsError> {
         self.conditional_update(
             change_id,
-            "SET #status = :synced, #processed = :true, ingestion_job_id = :job, synced_at = :at REMOVE pending_source, failure_reason",
+            "SET #status = :synced, #processed = :true, ingestion_job_id = :job, synced_at = :at, ingestion_method = :method REMOVE pending_source, failure_reason",
             "attribute_exists(change_id) AND #status <> :synced",
-            &[(":synced", s("SYNCED")), (":true", AttributeValue::Bool(true)), (":job", s(job_id)), (":at", s(at))],
+            &[(":synced", s("SYNCED")), (":true", AttributeValue::Bool(true)), (":job", s(job_id)), (":at", s(at)), (":method", s(method.as_str()))],
         )
         .await
     }
@@ -287,7 +289,7 @@ impl TrackingTable {
     pub async fn mark_failed(
         &self,
         change_id: &str,
-        job_id: Option<&str>,
+        job_id: Option<(&str, IngestionMethod)>,
         reason: &str,
     ) -> Result<bool, AwsError> {
         let mut values = vec![
@@ -295,9 +297,10 @@ impl TrackingTable {
             (":pending", s("PENDING")),
             (":reason", s(reason)),
         ];
-        let update = if let Some(job) = job_id {
+        let update = if let Some((job, method)) = job_id {
             values.push((":job", s(job)));
-            "SET #status = :failed, failure_reason = :reason, ingestion_job_id = :job"
+            values.push((":method", s(method.as_str())));
+            "SET #status = :failed, failure_reason = :reason, ingestion_job_id = :job, ingestion_method = :method"
         } else {
             "SET #status = :failed, failure_reason = :reason"
         };

@@ -176,6 +176,9 @@ pub struct DocumentRulesConfig {
     pub direct_delete_seconds: f64,
     /// The first part of that lifecycle, spent DELETING before DELETE_IN_PROGRESS (capped).
     pub direct_delete_deleting_seconds: f64,
+    /// AWS: a data source takes direct calls only after an ingestion job COMPLETED on it
+    /// (ValidationException before). Off only for tests of the document lifecycle itself.
+    pub require_completed_job: bool,
 }
 
 impl Default for DocumentRulesConfig {
@@ -193,6 +196,7 @@ impl Default for DocumentRulesConfig {
             direct_ingest_starting_seconds: 2.0,
             direct_delete_seconds: 5.0,
             direct_delete_deleting_seconds: 1.0,
+            require_completed_job: true,
         }
     }
 }

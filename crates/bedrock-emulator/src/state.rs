@@ -222,6 +222,27 @@ impl EmulatorState {
         )))
     }
 
+    /// AWS: the first sync of an S3 data source must be an ingestion job; until one COMPLETED,
+    /// documents cannot be ingested or deleted directly.
+    pub fn check_synced_before(
+        &self,
+        data_source: &DataSourceKey,
+        required: bool,
+    ) -> Result<(), ApiError> {
+        let synced = !required
+            || self.jobs.iter().any(|job| {
+                &job.data_source == data_source && job.status == crate::jobs::JobStatus::Complete
+            });
+        if synced {
+            return Ok(());
+        }
+        Err(ApiError::Validation(format!(
+            "Data source {} in knowledge base {} has not been synced yet: start an ingestion job \
+             (StartIngestionJob) and let it complete before ingesting documents directly.",
+            data_source.data_source_id, data_source.knowledge_base_id
+        )))
+    }
+
     /// Counts a job starting on `data_source` if direct operations there are still running.
     pub fn note_job_start(&mut self, data_source: &DataSourceKey, job_id: &str) {
         let running = self

@@ -131,6 +131,7 @@ impl Deployment {
                 prefix: p("S3KeyPrefix"),
                 knowledge_base_id: p("KnowledgeBaseId"),
                 data_source_id: Some(p("DataSourceId")).filter(|d| !d.is_empty()),
+                ingestion_mode: p("IngestionMode").parse().ok(),
             }];
             self.routes_from = "stack parameters".into();
         }

@@ -149,6 +149,13 @@ pub struct ChangeRecord {
     pub failure_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_at: Option<String>,
+    /// How the change reached the index, once SYNCED (or was tried, once FAILED): `job` or
+    /// `direct` (the id in `ingestion_job_id` is then a direct batch's, `direct-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingestion_method: Option<crate::direct::IngestionMethod>,
+    /// For a change to `X.metadata.json`: `X`, the document whose metadata it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_of: Option<String>,
     /// DynamoDB TTL (epoch seconds).
     pub expires_at: i64,
 }
@@ -190,6 +197,8 @@ impl ChangeRecord {
             pending_source: Some(source.key()),
             failure_reason: None,
             synced_at: None,
+            ingestion_method: None,
+            metadata_of: crate::direct::plan::metadata_of(&change.key.decoded),
             expires_at: recorded_at.timestamp() + i64::from(retention_days) * 86_400,
         }
     }

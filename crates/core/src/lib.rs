@@ -2,6 +2,7 @@
 //!
 //! - [`event`]: S3 change events in every shape users meet, normalised to [`event::ObjectChange`].
 //! - [`change`]: the tracked [`change::ChangeRecord`] and its deterministic id.
+//! - [`direct`]: direct ingestion of the changed documents, and when a round is a job instead.
 //! - [`numbering`]: change numbers reserved per batch and data source.
 //! - [`routing`]: bucket + key prefix -> knowledge base and data source.
 //! - [`resolution`]: which data source of a knowledge base a route syncs.
@@ -14,6 +15,7 @@
 //! - [`start_error`]: how StartIngestionJob failures are classified.
 
 pub mod change;
+pub mod direct;
 pub mod event;
 pub mod handover;
 pub mod job;

@@ -26,6 +26,10 @@ pub struct JobNotification {
     pub attempt: u32,
     pub will_retry: bool,
     pub execution_name: String,
+    /// `job`, or `direct` for a direct batch: then `job_id` is the batch's id (`direct-...`) and
+    /// `statistics` counts its documents by Bedrock status.
+    #[serde(default)]
+    pub ingestion_method: crate::direct::IngestionMethod,
 }
 
 impl JobNotification {
@@ -89,6 +93,7 @@ mod tests {
             attempt: 1,
             will_retry: false,
             execution_name: "KB-DS-r1".into(),
+            ingestion_method: crate::direct::IngestionMethod::Job,
         };
         assert_eq!(n.subject(), "Bedrock KB Sync Job COMPLETE");
         let body = serde_json::to_value(&n).unwrap();
@@ -103,6 +108,7 @@ mod tests {
             "started_at",
             "ended_at",
             "duration_seconds",
+            "ingestion_method",
         ] {
             assert!(body.get(field).is_some(), "missing {field}");
         }

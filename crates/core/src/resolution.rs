@@ -139,6 +139,7 @@ mod tests {
             prefix: prefix.into(),
             knowledge_base_id: "KB1".into(),
             data_source_id: None,
+            ingestion_mode: None,
         }
     }
 

@@ -15,6 +15,9 @@ pub struct Route {
     /// Empty or absent: resolved at cold start from the knowledge base's data sources.
     #[serde(default, deserialize_with = "empty_as_none")]
     pub data_source_id: Option<String>,
+    /// `auto`, `job` or `direct`; absent: the stack's `INGESTION_MODE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingestion_mode: Option<crate::direct::IngestionMode>,
 }
 
 fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -127,6 +130,25 @@ impl RouteTable {
             })
             .collect();
         Self { routes }
+    }
+
+    /// The ingestion mode of the route that syncs `source` (the first one, when several do),
+    /// or `default` when that route names none.
+    pub fn ingestion_mode(
+        &self,
+        source: &SourceId,
+        default: crate::direct::IngestionMode,
+    ) -> crate::direct::IngestionMode {
+        self.routes
+            .iter()
+            .filter(|r| r.knowledge_base_id == source.knowledge_base_id)
+            .find(|r| {
+                r.data_source_id
+                    .as_deref()
+                    .is_none_or(|ds| ds == source.data_source_id)
+            })
+            .and_then(|r| r.ingestion_mode)
+            .unwrap_or(default)
     }
 
     /// Every distinct data source this stack manages.

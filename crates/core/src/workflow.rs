@@ -81,6 +81,10 @@ pub struct StartedJob {
     /// previous job's counters were pinned, so that job already covered everything.
     #[serde(default)]
     pub skipped: bool,
+    /// `direct`: the round's changes went through direct ingestion and `job_id` names the
+    /// batch; the state machine releases the lease without waiting for a job.
+    #[serde(default)]
+    pub method: crate::direct::IngestionMethod,
 }
 
 /// What monitor-sync returns after a poll (stored at `$.monitor`).

@@ -11,6 +11,7 @@ use kb_autosync_aws::{
     objects::ObjectStore, sources_table::SourcesTable, sync_queue::SyncQueue,
     tracking_table::TrackingTable,
 };
+use kb_autosync_core::direct::IngestionMode;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -37,8 +38,9 @@ async fn build() -> Result<handler::EventProcessor, Error> {
     let routes =
         route_resolution::resolve_routes(&routes, &KnowledgeBase::new(aws.bedrock.clone())).await?;
     tracing::info!(routes = %routes.summary(), "routes");
+    let direct = config::direct_settings()?;
     Ok(handler::EventProcessor {
-        routes,
+        routes: routes.clone(),
         tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
         sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
         objects: ObjectStore::from_config(&sdk),
@@ -46,6 +48,12 @@ async fn build() -> Result<handler::EventProcessor, Error> {
             aws.sqs.clone(),
             config::sync_queue_url()?,
             config::sync_delay_seconds()?,
+        )
+        .with_direct_delay(
+            config::direct_sync_delay_seconds()?,
+            routes.sources().into_iter().filter(|source| {
+                routes.ingestion_mode(source, direct.mode) != IngestionMode::Job
+            }),
         ),
         retention_days: config::retention_days()?,
         metrics: kb_autosync_aws::metrics::Metrics::new(config::metrics_namespace()),

@@ -10,6 +10,7 @@ use kb_autosync_aws::sources_table::SourcesTable;
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::change::{age_seconds, ChangeRecord};
+use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::event::ChangeType;
 use kb_autosync_core::job::{JobStatus, NextStep, RetryPolicy};
 use kb_autosync_core::notification::{duration_seconds, FailureNotification, JobNotification};
@@ -155,13 +156,13 @@ impl MonitorSync {
                     Ok(match documents.get(&uri) {
                         Some(reason) => {
                             tracking
-                                .mark_failed(&change.change_id, Some(&job.job_id), reason)
+                                .mark_failed(&change.change_id, Some((&job.job_id, IngestionMethod::Job)), reason)
                                 .await?;
                             Decision::Failed
                         }
                         None => {
                             tracking
-                                .mark_synced(&change.change_id, &job.job_id, ended_at)
+                                .mark_synced(&change.change_id, &job.job_id, ended_at, IngestionMethod::Job)
                                 .await?;
                             Decision::Synced
                         }
@@ -180,7 +181,7 @@ impl MonitorSync {
                 let (tracking, reason) = (&self.tracking, &reason);
                 failed = mark_all(&covered, |change| async move {
                     tracking
-                        .mark_failed(&change.change_id, Some(&job.job_id), reason)
+                        .mark_failed(&change.change_id, Some((&job.job_id, IngestionMethod::Job)), reason)
                         .await?;
                     Ok(Decision::Failed)
                 })
@@ -228,6 +229,7 @@ impl MonitorSync {
                 attempt: job.attempt,
                 will_retry,
                 execution_name: execution.clone(),
+                ingestion_method: IngestionMethod::Job,
             };
             self.notifier
                 .publish(
@@ -299,7 +301,7 @@ impl MonitorSync {
         let reason = format!("sync of {source} failed: {}: {message}", error.error);
         let covered = self.tracking.pending_up_to(&source, cutoff).await?;
         let (tracking, reason_ref) = (&self.tracking, &reason);
-        let job_id = state.job.as_ref().map(|j| j.job_id.as_str());
+        let job_id = state.job.as_ref().map(|j| (j.job_id.as_str(), j.method));
         // Every change the round covers ends FAILED, and FAILED changes stay in the pending
         // index: when this task is retried after marking part of them, the invocation that gets
         // through finds them all again, so its count is the round's, not its own share.

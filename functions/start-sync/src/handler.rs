@@ -6,9 +6,14 @@ use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::start_error::ErrorClass;
+use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::workflow::{StartedJob, WorkflowState};
+use tokio::time::Instant;
+
+use crate::direct::{DirectIngestion, DirectOutcome, PinnedRound};
 
 pub struct StartSync {
+    pub direct: DirectIngestion,
     pub knowledge_base: KnowledgeBase,
     pub sources: SourcesTable,
     pub tracking: TrackingTable,
@@ -24,7 +29,16 @@ impl StartSync {
     /// Order matters: the counters are pinned BEFORE the job starts, so the job covers every
     /// change numbered up to the cutoff, and the lease is released only if no request arrived
     /// after the pin. A retried task pins nothing new and gets the same job back (client token).
-    pub async fn handle(&self, state: WorkflowState) -> Result<StartedJob, TaskError> {
+    ///
+    /// Between the pin and the job, the direct way: when the round's changes can go direct (see
+    /// `direct`), they are ingested document by document and the round needs no job, or only
+    /// one for what the direct batch could not settle. `deadline`: when the invocation must
+    /// have stopped waiting for documents.
+    pub async fn handle(
+        &self,
+        state: WorkflowState,
+        deadline: Instant,
+    ) -> Result<StartedJob, TaskError> {
         let source = state.input.source();
         let execution = &state.input.execution_name;
         let attempt = state.next_attempt();
@@ -56,7 +70,38 @@ impl StartSync {
                 cutoff_seq: snapshot.cutoff_seq,
                 started_at: kb_autosync_aws::now_rfc3339(),
                 skipped: true,
+                method: IngestionMethod::Job,
             });
+        }
+
+        let round = PinnedRound {
+            source: source.clone(),
+            execution,
+            client_token: &token,
+            attempt,
+            target_seq: snapshot.target_seq,
+            cutoff_seq: snapshot.cutoff_seq,
+        };
+        match self.direct.run(&round, deadline).await? {
+            DirectOutcome::Done {
+                batch_id,
+                started_at,
+            } => {
+                return Ok(StartedJob {
+                    job_id: batch_id,
+                    attempt,
+                    client_token: token.clone(),
+                    target_seq: snapshot.target_seq,
+                    target_seq_text: snapshot.target_seq.to_string(),
+                    cutoff_seq: snapshot.cutoff_seq,
+                    started_at,
+                    skipped: false,
+                    method: IngestionMethod::Direct,
+                })
+            }
+            DirectOutcome::Job(reason) => {
+                tracing::info!(%source, %execution, cutoff_seq = snapshot.cutoff_seq, %reason, "this round takes an ingestion job")
+            }
         }
 
         let now = kb_autosync_aws::now_ms();
@@ -129,6 +174,7 @@ impl StartSync {
                 client_token: &token,
                 target_seq: snapshot.target_seq,
                 cutoff_seq: snapshot.cutoff_seq,
+                method: IngestionMethod::Job,
             })
             .await?;
         self.metrics.count(JOBS_STARTED, 1, &source);
@@ -142,6 +188,7 @@ impl StartSync {
             cutoff_seq: snapshot.cutoff_seq,
             started_at: job.started_at,
             skipped: false,
+            method: IngestionMethod::Job,
         })
     }
 }
@@ -170,6 +217,29 @@ mod tests {
             "settings": {"monitor_interval_seconds": 1, "quota_wait_seconds": 1, "max_job_attempts": 2, "retry_backoff_seconds": 1}
         }))
         .unwrap()
+    }
+
+    /// Direct ingestion switched off (`job` mode): these tests are about the job path, which
+    /// then makes no direct call at all.
+    fn job_mode(
+        bedrock: &aws_sdk_bedrockagent::Client,
+        dynamo: &aws_sdk_dynamodb::Client,
+    ) -> DirectIngestion {
+        use kb_autosync_core::direct::{DirectSettings, IngestionMode};
+        DirectIngestion {
+            knowledge_base: KnowledgeBase::new(bedrock.clone()),
+            objects: kb_autosync_aws::objects::ObjectStore::new(mock_client!(aws_sdk_s3, [])),
+            tracking: TrackingTable::new(dynamo.clone(), "tracking"),
+            jobs: MetadataTable::new(dynamo.clone(), "jobs", 1),
+            notifier: kb_autosync_aws::notifier::Notifier::new(mock_client!(aws_sdk_sns, []), "arn:aws:sns:us-east-1:1:t"),
+            metrics: Metrics::new("Test"),
+            routes: kb_autosync_core::routing::RouteTable::from_json(r#"[{"bucket":"b","knowledge_base_id":"KB","data_source_id":"DS","ingestion_mode":"job"}]"#).unwrap(),
+            settings: DirectSettings { mode: IngestionMode::Auto, ..DirectSettings::default() },
+        }
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(30)
     }
 
     fn n(v: u64) -> AttributeValue {
@@ -354,6 +424,7 @@ mod tests {
         );
         let bedrock = mock_client!(aws_sdk_bedrockagent, RuleMode::MatchAny, [&bedrock_start]);
         let handler = StartSync {
+            direct: job_mode(&bedrock, &dynamo),
             knowledge_base: KnowledgeBase::new(bedrock),
             sources: SourcesTable::new(dynamo.clone(), "sources"),
             tracking: TrackingTable::new(dynamo.clone(), "tracking"),
@@ -377,7 +448,7 @@ mod tests {
     #[tokio::test]
     async fn starts_the_job_with_the_pinned_counters_and_records_it() {
         let (handler, mocks, _) = start_sync(true, Ok(()));
-        let job = handler.handle(state()).await.unwrap();
+        let job = handler.handle(state(), deadline()).await.unwrap();
         assert_eq!(
             (
                 job.job_id.as_str(),
@@ -406,7 +477,7 @@ mod tests {
         again.previous_target = Some("0".into());
         again.previous_cutoff = Some(40);
         // The memo key differs per iteration; the mock answers any token with cutoff 40.
-        let job = handler.handle(again).await;
+        let job = handler.handle(again, deadline()).await;
         let job = job.unwrap();
         assert!(job.skipped);
         assert_eq!((job.target_seq, job.cutoff_seq), (12, 40));
@@ -421,7 +492,7 @@ mod tests {
         let mut again = state();
         again.previous_target = Some("0".into());
         again.previous_cutoff = Some(40);
-        let job = handler.handle(again).await.unwrap();
+        let job = handler.handle(again, deadline()).await.unwrap();
         assert!(!job.skipped);
         assert_eq!(mocks.start.num_calls(), 1);
     }
@@ -432,7 +503,7 @@ mod tests {
         let mut again = state();
         again.previous_target = Some("0".into());
         again.previous_cutoff = Some(40);
-        let job = handler.handle(again).await.unwrap();
+        let job = handler.handle(again, deadline()).await.unwrap();
         assert!(job.skipped);
         assert_eq!(mocks.start.num_calls(), 0);
     }
@@ -443,7 +514,7 @@ mod tests {
         let mut again = state();
         again.previous_target = Some("0".into());
         again.previous_cutoff = Some(39);
-        let job = handler.handle(again).await.unwrap();
+        let job = handler.handle(again, deadline()).await.unwrap();
         assert!(!job.skipped);
         assert_eq!(mocks.start.num_calls(), 1);
     }
@@ -451,7 +522,7 @@ mod tests {
     #[tokio::test]
     async fn a_busy_slot_waits_without_calling_bedrock() {
         let (handler, mocks, _) = start_sync(false, Ok(()));
-        let err = handler.handle(state()).await.unwrap_err();
+        let err = handler.handle(state(), deadline()).await.unwrap_err();
         assert_eq!(err.error_type, "DataSourceBusy");
         assert!(err.message.contains("KB-OTHER-r3"), "{}", err.message);
         assert_eq!(mocks.start.num_calls(), 0);
@@ -460,7 +531,7 @@ mod tests {
     #[tokio::test]
     async fn a_conflict_from_a_job_started_elsewhere_is_busy_and_frees_the_slot() {
         let (handler, mocks, _) = start_sync(true, Err("ConflictException"));
-        let err = handler.handle(state()).await.unwrap_err();
+        let err = handler.handle(state(), deadline()).await.unwrap_err();
         assert_eq!(err.error_type, "DataSourceBusy");
         assert_eq!(mocks.release.num_calls(), 1);
         assert_eq!(mocks.record.num_calls(), 0);
@@ -469,7 +540,7 @@ mod tests {
     #[tokio::test]
     async fn throttling_is_retried_with_the_slot_kept() {
         let (handler, mocks, _) = start_sync(true, Err("ThrottlingException"));
-        let err = handler.handle(state()).await.unwrap_err();
+        let err = handler.handle(state(), deadline()).await.unwrap_err();
         assert_eq!(err.error_type, "ThrottlingException");
         assert_eq!(mocks.release.num_calls(), 0);
     }
@@ -479,10 +550,10 @@ mod tests {
         // Found by fault scenario seed 12: the interval ran from the slot acquisition, so a slow
         // call (or a retried one) could reach Bedrock right after another knowledge base's.
         let (handler, mocks, _) = start_sync(true, Ok(()));
-        handler.handle(state()).await.unwrap();
+        handler.handle(state(), deadline()).await.unwrap();
         assert_eq!(mocks.started.num_calls(), 1);
         let (handler, mocks, _) = start_sync(true, Err("ThrottlingException"));
-        handler.handle(state()).await.unwrap_err();
+        handler.handle(state(), deadline()).await.unwrap_err();
         assert_eq!(mocks.started.num_calls(), 1);
     }
 }

@@ -7,7 +7,8 @@
 //! once (ValidationException), clientToken replay (same request: the first answer; another request:
 //! ValidationException), no ingestion job running on the data source (ConflictException). Ingest
 //! then reads the objects from S3 (InternalServerException when S3 fails or times out) and checks
-//! replay and jobs again, since other calls ran meanwhile.
+//! replay and jobs again, since other calls ran meanwhile. A data source that never completed an
+//! ingestion job takes no direct call (ValidationException: AWS's first sync must be a job).
 
 use serde::Serialize;
 
@@ -87,6 +88,10 @@ impl Emulator {
                 return Ok(answer);
             }
             state.check_no_active_job(&data_source.key())?;
+            state.check_synced_before(
+                &data_source.key(),
+                self.config().documents.require_completed_job,
+            )?;
             (data_source, targets)
         };
         // S3 is read without the lock: a slow S3 must not stall every other call.
@@ -115,6 +120,7 @@ impl Emulator {
             return Ok(answer);
         }
         state.check_no_active_job(&key)?;
+        state.check_synced_before(&key, self.config().documents.require_completed_job)?;
         let rules = &self.config().documents;
         let mut operations = Vec::with_capacity(targets.len());
         for (target, looked) in targets.into_iter().zip(looked) {
@@ -197,6 +203,7 @@ impl Emulator {
             return Ok(answer);
         }
         state.check_no_active_job(&key)?;
+        state.check_synced_before(&key, self.config().documents.require_completed_job)?;
         let rules = &self.config().documents;
         let pending = state.pending_documents.entry(key.clone()).or_default();
         for (_, object_key) in object_keys {

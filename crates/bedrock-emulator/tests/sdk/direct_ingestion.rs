@@ -892,3 +892,42 @@ async fn a_job_started_while_direct_operations_run_is_allowed_but_counted() {
         "nothing direct was running this time"
     );
 }
+
+#[tokio::test]
+async fn a_data_source_takes_direct_calls_only_after_an_ingestion_job_completed() {
+    let mut config = config();
+    config.documents.require_completed_job = true;
+    let (harness, clock) = start(config).await;
+    harness.put("docs/a.txt", "a1", 10);
+    let refused = harness
+        .client
+        .ingest_knowledge_base_documents()
+        .knowledge_base_id(KB)
+        .data_source_id(DS)
+        .documents(document("docs/a.txt"))
+        .send()
+        .await
+        .expect_err("the first sync of an S3 data source must be a job");
+    assert_eq!(refused.code(), Some("ValidationException"));
+    assert!(
+        refused.message().unwrap_or_default().contains("has not been synced yet"),
+        "{refused:?}"
+    );
+    let refused = harness
+        .client
+        .delete_knowledge_base_documents()
+        .knowledge_base_id(KB)
+        .data_source_id(DS)
+        .document_identifiers(identifier("docs/a.txt"))
+        .send()
+        .await
+        .expect_err("deletes too");
+    assert_eq!(refused.code(), Some("ValidationException"));
+
+    let job = harness.start_job(KB, DS).await;
+    clock.advance(Duration::seconds(100));
+    let job = harness.get_job(KB, DS, job.ingestion_job_id()).await;
+    assert_eq!(job.status(), &IngestionJobStatus::Complete);
+    let accepted = ingest(&harness, vec![document("docs/a.txt")], None).await;
+    assert_eq!(accepted.len(), 1);
+}

@@ -59,6 +59,8 @@ pub fn base_config() -> EmulatorConfig {
         ..EmulatorConfig::default()
     };
     config.quotas.start_ingestion_job_burst = 100;
+    // Document tests start from an unsynced data source; `first_sync` tests the requirement.
+    config.documents.require_completed_job = false;
     config
 }
 

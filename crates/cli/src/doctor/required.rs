@@ -41,6 +41,12 @@ pub fn actions(function: &str) -> Vec<&'static str> {
         ],
         "start-sync" => &[
             "bedrock:StartIngestionJob",
+            "bedrock:ListIngestionJobs",
+            "bedrock:IngestKnowledgeBaseDocuments",
+            "bedrock:DeleteKnowledgeBaseDocuments",
+            "bedrock:GetKnowledgeBaseDocuments",
+            "s3:GetObject",
+            "sns:Publish",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
             "dynamodb:Query",

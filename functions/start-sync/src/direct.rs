@@ -1,0 +1,441 @@
+//! The direct way through a round: the changes start-sync pinned are indexed or removed document
+//! by document (IngestKnowledgeBaseDocuments / DeleteKnowledgeBaseDocuments), their statuses read
+//! until terminal inside this invocation (cheaper than Step Functions transitions), and each
+//! change marked SYNCED or FAILED. Whatever cannot go direct is left PENDING and the round takes
+//! the job path for it, under the same lease and counters.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use tokio::time::Instant;
+
+use kb_autosync_aws::knowledge_base::KnowledgeBase;
+use kb_autosync_aws::metadata_table::{JobEnd, JobStart, MetadataTable};
+use kb_autosync_aws::metrics::{Metrics, DIRECT_BATCHES};
+use kb_autosync_aws::notifier::Notifier;
+use kb_autosync_aws::objects::ObjectStore;
+use kb_autosync_aws::tracking_table::TrackingTable;
+use kb_autosync_aws::{AwsError, TaskError};
+use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
+use kb_autosync_core::direct::plan::metadata_key;
+use kb_autosync_core::direct::status::outcome;
+use kb_autosync_core::direct::{
+    change_outcomes, collapse, direct_or_job, token, DirectSettings, DocumentChanges,
+    DocumentOutcome, IngestionMethod, IngestionMode, JobReason, PlannedDocument, Presence,
+};
+use kb_autosync_core::notification::{duration_seconds, JobNotification};
+use kb_autosync_core::routing::RouteTable;
+use kb_autosync_core::start_error::{classify, ErrorClass};
+use kb_autosync_core::SourceId;
+
+use crate::pacer::Pacer;
+
+/// HeadObject and tracking writes in flight at once.
+const CONCURRENCY: usize = 8;
+/// Attempts of one document call that Bedrock throttles, before the task gives up (and the
+/// state machine retries it with backoff).
+const THROTTLED_ATTEMPTS: u32 = 5;
+
+pub struct DirectIngestion {
+    pub knowledge_base: KnowledgeBase,
+    pub objects: ObjectStore,
+    pub tracking: TrackingTable,
+    pub jobs: MetadataTable,
+    pub notifier: Notifier,
+    pub metrics: Metrics,
+    pub routes: RouteTable,
+    pub settings: DirectSettings,
+}
+
+/// The round as start-sync pinned it.
+pub struct PinnedRound<'a> {
+    pub source: SourceId,
+    pub execution: &'a str,
+    pub client_token: &'a str,
+    pub attempt: u32,
+    pub target_seq: u64,
+    pub cutoff_seq: u64,
+}
+
+/// A direct batch that ran: its id, when it started, and whether a job must follow.
+#[derive(Debug)]
+pub enum DirectOutcome {
+    /// Every change up to the cutoff was decided directly.
+    Done { batch_id: String, started_at: String },
+    /// The round (or what the batch left PENDING) needs an ingestion job.
+    Job(JobReason),
+}
+
+/// What one batch did, for its record and notification.
+struct BatchResult {
+    documents: HashMap<String, DocumentOutcome>,
+    synced: u64,
+    failed: u64,
+    reasons: Vec<String>,
+}
+
+impl DirectIngestion {
+    /// The stack's or the route's ingestion mode for `source`.
+    pub fn mode(&self, source: &SourceId) -> IngestionMode {
+        self.routes.ingestion_mode(source, self.settings.mode)
+    }
+
+    /// `deadline`: when this invocation must stop waiting for documents (its remaining time
+    /// less a margin for marking and recording).
+    pub async fn run(
+        &self,
+        round: &PinnedRound<'_>,
+        deadline: Instant,
+    ) -> Result<DirectOutcome, TaskError> {
+        let mode = self.mode(&round.source);
+        if mode == IngestionMode::Job {
+            return Ok(DirectOutcome::Job(JobReason::ModeIsJob));
+        }
+        let batch_id = token::batch_id(round.client_token);
+        let pending: Vec<ChangeRecord> = self
+            .tracking
+            .pending_up_to(&round.source, round.cutoff_seq)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == ChangeStatus::Pending)
+            .collect();
+        if self.jobs.is_notified(&batch_id).await? {
+            // A retried task whose batch already finished: repeat nothing; what it left
+            // PENDING needs the job it fell back to.
+            return Ok(match pending.len() {
+                0 => DirectOutcome::Done {
+                    batch_id,
+                    started_at: kb_autosync_aws::now_rfc3339(),
+                },
+                left => DirectOutcome::Job(JobReason::BatchLeftChanges { left }),
+            });
+        }
+        let eligible = direct_or_job(
+            mode,
+            pending.len(),
+            self.settings.max_changes,
+            round.cutoff_seq,
+        );
+        if let Err(reason) = eligible {
+            return Ok(DirectOutcome::Job(reason));
+        }
+        if !self.knowledge_base.has_completed_job(&round.source).await? {
+            return Ok(DirectOutcome::Job(JobReason::NeverSynced));
+        }
+        let planned = match self.plan(&collapse(&pending)).await {
+            Ok(planned) => planned,
+            Err(reason) => return Ok(DirectOutcome::Job(reason)),
+        };
+        self.wait_for_foreign_jobs(&round.source).await?;
+        let started_at = kb_autosync_aws::now_rfc3339();
+        self.record_start(round, &batch_id, &started_at).await?;
+        let batch_deadline =
+            deadline.min(Instant::now() + Duration::from_secs(self.settings.wait_seconds));
+        let mut pacer = Pacer::per_second(self.settings.calls_per_second);
+        if let Err(reason) = self
+            .send(round, &planned, &mut pacer, batch_deadline)
+            .await?
+        {
+            return Ok(DirectOutcome::Job(reason));
+        }
+        let documents = self
+            .await_terminal(&round.source, &planned, &mut pacer, batch_deadline)
+            .await?;
+        let result = self.mark(&planned, documents, &batch_id).await?;
+        let waiting: Vec<&String> = result
+            .documents
+            .iter()
+            .filter(|(_, o)| !o.is_terminal())
+            .map(|(uri, _)| uri)
+            .collect();
+        let fall_back = (!waiting.is_empty()).then(|| JobReason::DocumentsStillProcessing {
+            waiting: waiting.len(),
+            seconds: self.settings.wait_seconds,
+            example: waiting[0].clone(),
+        });
+        self.finish(round, &batch_id, &started_at, &result, fall_back.is_some())
+            .await?;
+        Ok(match fall_back {
+            Some(reason) => DirectOutcome::Job(reason),
+            None => DirectOutcome::Done {
+                batch_id,
+                started_at,
+            },
+        })
+    }
+
+    /// What S3 holds under every key form of every document; a lookup that fails leaves the
+    /// round to a job (the key cannot be settled).
+    async fn plan(&self, documents: &[DocumentChanges]) -> Result<Vec<PlannedDocument>, JobReason> {
+        let looked_up: Vec<Vec<PlannedDocument>> = stream::iter(documents)
+            .map(|document| async move {
+                let mut presence = Vec::with_capacity(document.keys.len());
+                for key in &document.keys {
+                    presence.push(self.presence(&document.bucket, key).await?);
+                }
+                document.actions(&presence)
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(looked_up.into_iter().flatten().collect())
+    }
+
+    async fn presence(&self, bucket: &str, key: &str) -> Result<Presence, JobReason> {
+        let not_settled = |error: AwsError| JobReason::KeyNotSettled {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            error: error.to_string(),
+        };
+        let Some(size) = self.objects.size(bucket, key).await.map_err(not_settled)? else {
+            return Ok(Presence::Missing);
+        };
+        let metadata = self
+            .objects
+            .exists(bucket, &metadata_key(key))
+            .await
+            .map_err(not_settled)?;
+        Ok(Presence::Exists { size, metadata })
+    }
+
+    /// A job started elsewhere (console, another tool) since check-quota looked: wait for it,
+    /// exactly as for a job of our own. Direct calls never overlap a job of the data source.
+    async fn wait_for_foreign_jobs(&self, source: &SourceId) -> Result<(), TaskError> {
+        let running = self.knowledge_base.running_jobs(source).await?;
+        if running.is_empty() {
+            return Ok(());
+        }
+        Err(TaskError::new(
+            ErrorClass::Busy,
+            format!(
+                "ingestion job(s) {} running on {source}: waiting before direct ingestion",
+                running.join(", ")
+            ),
+        ))
+    }
+
+    /// Sends the ingest and delete calls, ten documents each. `Ok(Err(reason))`: Bedrock refused
+    /// a call for a reason waiting does not fix, or time ran out: the round takes a job.
+    async fn send(
+        &self,
+        round: &PinnedRound<'_>,
+        planned: &[PlannedDocument],
+        pacer: &mut Pacer,
+        deadline: Instant,
+    ) -> Result<Result<(), JobReason>, TaskError> {
+        let (deletes, ingests): (Vec<_>, Vec<_>) =
+            planned.iter().map(|p| &p.action).partition(|a| a.is_delete());
+        let calls: Vec<&[_]> = ingests.chunks(10).chain(deletes.chunks(10)).collect();
+        for (index, call) in calls.iter().enumerate() {
+            if Instant::now() >= deadline {
+                return Ok(Err(JobReason::OutOfTime {
+                    remaining: calls.len() - index,
+                }));
+            }
+            let call_token = token::call_token(round.client_token, call);
+            let mut attempt = 1;
+            loop {
+                pacer.wait().await;
+                let sent = self
+                    .knowledge_base
+                    .send_documents(&round.source, call, &call_token)
+                    .await;
+                let Err(err) = sent else { break };
+                match classify(Some(&err.code), Some(&err.message)) {
+                    ErrorClass::Throttled if attempt < THROTTLED_ATTEMPTS => {
+                        tracing::info!(source = %round.source, attempt, error = %err, "document call throttled: backing off");
+                        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                        attempt += 1;
+                    }
+                    ErrorClass::Busy => {
+                        return Err(TaskError::new(
+                            ErrorClass::Busy,
+                            format!("{err}: waiting for the data source's ingestion job"),
+                        ))
+                    }
+                    ErrorClass::NotRetryable => {
+                        return Ok(Err(JobReason::DirectCallRefused {
+                            operation: err.operation.to_string(),
+                            error: err.to_string(),
+                        }))
+                    }
+                    class => return Err(TaskError::new(class, err.to_string())),
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Reads the documents' statuses (ten per call) until all are terminal or `deadline`
+    /// passes; throttled reads are simply read again later.
+    async fn await_terminal(
+        &self,
+        source: &SourceId,
+        planned: &[PlannedDocument],
+        pacer: &mut Pacer,
+        deadline: Instant,
+    ) -> Result<HashMap<String, DocumentOutcome>, TaskError> {
+        let actions: HashMap<&str, _> = planned.iter().map(|p| (p.action.uri(), &p.action)).collect();
+        let mut documents: HashMap<String, DocumentOutcome> = HashMap::new();
+        let mut interval = Duration::from_millis(250);
+        loop {
+            let waiting: Vec<String> = actions
+                .keys()
+                .filter(|uri| !documents.get(**uri).is_some_and(DocumentOutcome::is_terminal))
+                .map(|uri| uri.to_string())
+                .collect();
+            if waiting.is_empty() || Instant::now() >= deadline {
+                return Ok(documents);
+            }
+            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+            interval = (interval * 2).min(Duration::from_secs(2));
+            for chunk in waiting.chunks(10) {
+                pacer.wait().await;
+                match self.knowledge_base.document_statuses(source, chunk).await {
+                    Ok(states) => {
+                        for (uri, state) in states {
+                            if let Some(action) = actions.get(uri.as_str()) {
+                                let read = outcome(action, &state.status, state.reason.as_deref());
+                                documents.insert(uri, read);
+                            }
+                        }
+                    }
+                    Err(err) if classify(Some(&err.code), None) == ErrorClass::Throttled => {
+                        tracing::info!(%source, error = %err, "status read throttled: reading again later");
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+    }
+
+    /// Marks each change by its documents' outcomes; a change still waiting stays PENDING.
+    async fn mark(
+        &self,
+        planned: &[PlannedDocument],
+        documents: HashMap<String, DocumentOutcome>,
+        batch_id: &str,
+    ) -> Result<BatchResult, TaskError> {
+        let changes = change_outcomes(planned, &documents);
+        let at = kb_autosync_aws::now_rfc3339();
+        let (tracking, at) = (&self.tracking, &at);
+        let decided: Vec<Option<Result<(), String>>> = stream::iter(changes)
+            .map(|(change_id, outcome)| async move {
+                Ok::<_, AwsError>(match outcome {
+                    DocumentOutcome::Indexed(_) | DocumentOutcome::Removed => {
+                        tracking
+                            .mark_synced(&change_id, batch_id, at, IngestionMethod::Direct)
+                            .await?;
+                        Some(Ok(()))
+                    }
+                    DocumentOutcome::Failed(reason) => {
+                        tracking
+                            .mark_failed(&change_id, Some((batch_id, IngestionMethod::Direct)), &reason)
+                            .await?;
+                        Some(Err(reason))
+                    }
+                    DocumentOutcome::Waiting(_) => None,
+                })
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut reasons: Vec<String> = decided
+            .iter()
+            .filter_map(|d| d.as_ref()?.as_ref().err().cloned())
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        Ok(BatchResult {
+            synced: decided.iter().filter(|d| matches!(d, Some(Ok(())))).count() as u64,
+            failed: decided.iter().filter(|d| matches!(d, Some(Err(_)))).count() as u64,
+            reasons: kb_autosync_core::job::bounded_failure_reasons(reasons),
+            documents,
+        })
+    }
+
+    async fn record_start(
+        &self,
+        round: &PinnedRound<'_>,
+        batch_id: &str,
+        started_at: &str,
+    ) -> Result<(), TaskError> {
+        self.jobs
+            .record_start(&JobStart {
+                job_id: batch_id,
+                source: &round.source,
+                status: "IN_PROGRESS",
+                started_at,
+                execution_name: round.execution,
+                attempt: round.attempt,
+                client_token: round.client_token,
+                target_seq: round.target_seq,
+                cutoff_seq: round.cutoff_seq,
+                method: IngestionMethod::Direct,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Records the batch's end and sends its one notification (same shape as a job's).
+    async fn finish(
+        &self,
+        round: &PinnedRound<'_>,
+        batch_id: &str,
+        started_at: &str,
+        result: &BatchResult,
+        incomplete: bool,
+    ) -> Result<(), TaskError> {
+        let status = if incomplete { "INCOMPLETE" } else { "COMPLETE" };
+        let mut by_status: HashMap<String, u64> = HashMap::new();
+        for outcome in result.documents.values() {
+            let name = match outcome {
+                DocumentOutcome::Indexed(status) | DocumentOutcome::Waiting(status) => status.clone(),
+                DocumentOutcome::Removed => "NOT_FOUND".into(),
+                DocumentOutcome::Failed(reason) => reason.split(':').next().unwrap_or("FAILED").to_string(),
+            };
+            *by_status.entry(name).or_default() += 1;
+        }
+        let statistics = serde_json::to_value(&by_status).unwrap_or_default();
+        let ended_at = kb_autosync_aws::now_rfc3339();
+        self.jobs
+            .record_end(&JobEnd {
+                job_id: batch_id,
+                status,
+                ended_at: &ended_at,
+                statistics_json: &statistics.to_string(),
+                failure_reasons: &result.reasons,
+                change_count: result.synced,
+                failed_change_count: result.failed,
+            })
+            .await?;
+        self.metrics.count(DIRECT_BATCHES, 1, &round.source);
+        tracing::info!(source = %round.source, execution = round.execution, batch_id, status, synced = result.synced, failed = result.failed, documents = result.documents.len(), "direct batch finished");
+        let notification = JobNotification {
+            knowledge_base_id: round.source.knowledge_base_id.clone(),
+            data_source_id: round.source.data_source_id.clone(),
+            job_id: batch_id.to_string(),
+            status: status.to_string(),
+            statistics,
+            processed_changes: result.synced,
+            failed_changes: result.failed,
+            failure_reasons: result.reasons.clone(),
+            started_at: Some(started_at.to_string()),
+            ended_at: Some(ended_at.clone()),
+            duration_seconds: duration_seconds(Some(started_at), Some(&ended_at)),
+            attempt: round.attempt,
+            will_retry: false,
+            execution_name: round.execution.to_string(),
+            ingestion_method: IngestionMethod::Direct,
+        };
+        self.notifier
+            .publish(
+                &notification.subject(),
+                &serde_json::to_value(&notification).unwrap_or_default(),
+            )
+            .await?;
+        self.jobs.mark_notified(batch_id, &ended_at).await?;
+        Ok(())
+    }
+}
