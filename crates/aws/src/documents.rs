@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_bedrockagent::types::{
-    ContentDataSourceType, CustomS3Location, DocumentContent, DocumentIdentifier,
-    DocumentMetadata, KnowledgeBaseDocument, MetadataSourceType, S3Content, S3Location,
+    ContentDataSourceType, CustomS3Location, DocumentContent, DocumentIdentifier, DocumentMetadata,
+    KnowledgeBaseDocument, MetadataSourceType, S3Content, S3Location,
 };
 use kb_autosync_core::direct::DocumentAction;
 use kb_autosync_core::SourceId;
@@ -33,10 +33,7 @@ fn s3_identifier(operation: &'static str, uri: &str) -> Result<DocumentIdentifie
         .map_err(|e| invalid(operation, e))
 }
 
-fn s3_document(
-    uri: &str,
-    metadata_uri: Option<&str>,
-) -> Result<KnowledgeBaseDocument, AwsError> {
+fn s3_document(uri: &str, metadata_uri: Option<&str>) -> Result<KnowledgeBaseDocument, AwsError> {
     const OPERATION: &str = "IngestKnowledgeBaseDocuments";
     let location = S3Location::builder()
         .uri(uri)
@@ -76,7 +73,10 @@ impl KnowledgeBase {
         client_token: &str,
     ) -> Result<(), AwsError> {
         let deletes = actions.iter().filter(|a| a.is_delete()).count();
-        if actions.is_empty() || actions.len() > DOCUMENTS_PER_CALL || (deletes != 0 && deletes != actions.len()) {
+        if actions.is_empty()
+            || actions.len() > DOCUMENTS_PER_CALL
+            || (deletes != 0 && deletes != actions.len())
+        {
             return Err(invalid(
                 "DocumentCall",
                 format!("a document call carries 1-{DOCUMENTS_PER_CALL} documents of one kind, not {} ({deletes} deletes)", actions.len()),
@@ -134,11 +134,13 @@ impl KnowledgeBase {
             .map(|state| (state.uri.clone(), state))
             .collect();
         for uri in uris {
-            statuses.entry(uri.clone()).or_insert_with(|| DocumentState {
-                uri: uri.clone(),
-                status: "NOT_FOUND".into(),
-                reason: None,
-            });
+            statuses
+                .entry(uri.clone())
+                .or_insert_with(|| DocumentState {
+                    uri: uri.clone(),
+                    status: "NOT_FOUND".into(),
+                    reason: None,
+                });
         }
         Ok(statuses)
     }

@@ -92,7 +92,10 @@ mod tests {
             })
             .then_output(|| HeadObjectOutput::builder().content_length(3).build());
         assert!(store(&head).exists("docs", "kb/a b.txt").await.unwrap());
-        assert_eq!(store(&head).size("docs", "kb/a b.txt").await.unwrap(), Some(3));
+        assert_eq!(
+            store(&head).size("docs", "kb/a b.txt").await.unwrap(),
+            Some(3)
+        );
         assert_eq!(head.num_calls(), 2);
     }
 

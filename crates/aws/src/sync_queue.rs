@@ -109,8 +109,8 @@ mod tests {
                 .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
                 .build(),
         );
-        let queue = SyncQueue::new(client, "q", 60)
-            .with_direct_delay(3, [SourceId::new("KB", "DIRECT")]);
+        let queue =
+            SyncQueue::new(client, "q", 60).with_direct_delay(3, [SourceId::new("KB", "DIRECT")]);
         let direct = SyncRequest::for_change(&SourceId::new("KB", "DIRECT"), "c");
         let job = SyncRequest::for_change(&SourceId::new("KB", "JOB"), "c");
         assert_eq!(queue.delay_for(&direct), 3);

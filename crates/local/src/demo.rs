@@ -54,6 +54,7 @@ pub fn fast_timings() -> Vec<(String, String)> {
         ("RETRY_BACKOFF_SECONDS", "1"),
         ("START_JOB_MIN_INTERVAL_SECONDS", "1"),
         ("LEASE_CLAIM_GRACE_SECONDS", "5"),
+        ("DIRECT_SYNC_DELAY_SECONDS", "1"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

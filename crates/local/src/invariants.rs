@@ -57,10 +57,44 @@ pub fn every_change_synced_by_a_later_job(
     changes: &[ChangeRecord],
     jobs: &[EmulatedJob],
 ) -> Result<(), String> {
+    every_change_synced_by_a_later_job_or_batch(changes, jobs, &[])
+}
+
+/// A direct batch as the metadata table records it (`ingestion_method` = `direct`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectBatch {
+    pub batch_id: String,
+    pub status: String,
+    pub started_at: String,
+}
+
+/// The direct batches among the metadata table's rows (`observe::job_records`).
+pub fn direct_batches(records: &[serde_json::Value]) -> Vec<DirectBatch> {
+    records
+        .iter()
+        .filter(|r| r["ingestion_method"] == "direct")
+        .map(|r| DirectBatch {
+            batch_id: r["job_id"].as_str().unwrap_or_default().to_string(),
+            status: r["status"].as_str().unwrap_or_default().to_string(),
+            started_at: r["started_at"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+/// Invariants 1 and 7: every change SYNCED by a COMPLETE job that started after it was
+/// recorded, or by a direct batch that started (and so read its documents' statuses) after it
+/// was recorded.
+pub fn every_change_synced_by_a_later_job_or_batch(
+    changes: &[ChangeRecord],
+    jobs: &[EmulatedJob],
+    batches: &[DirectBatch],
+) -> Result<(), String> {
     let by_id: BTreeMap<&str, &EmulatedJob> = jobs
         .iter()
         .map(|j| (j.ingestion_job_id.as_str(), j))
         .collect();
+    let batch_by_id: BTreeMap<&str, &DirectBatch> =
+        batches.iter().map(|b| (b.batch_id.as_str(), b)).collect();
     let mut problems = Vec::new();
     for change in changes {
         if change.status != ChangeStatus::Synced || !change.processed {
@@ -71,6 +105,29 @@ pub fn every_change_synced_by_a_later_job(
                 change.status,
                 change.failure_reason.clone().unwrap_or_default()
             ));
+            continue;
+        }
+        if let Some(batch) = change
+            .ingestion_job_id
+            .as_deref()
+            .and_then(|id| batch_by_id.get(id))
+        {
+            if batch.started_at < change.timestamp {
+                problems.push(format!(
+                    "{} {} recorded at {} but its direct batch {} started earlier, at {}",
+                    change.change_id,
+                    change.key,
+                    change.timestamp,
+                    batch.batch_id,
+                    batch.started_at
+                ));
+            }
+            if !matches!(batch.status.as_str(), "COMPLETE" | "INCOMPLETE") {
+                problems.push(format!(
+                    "{} {} was synced by direct batch {} which is {}",
+                    change.change_id, change.key, batch.batch_id, batch.status
+                ));
+            }
             continue;
         }
         let Some(job) = change

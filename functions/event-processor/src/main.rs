@@ -51,9 +51,10 @@ async fn build() -> Result<handler::EventProcessor, Error> {
         )
         .with_direct_delay(
             config::direct_sync_delay_seconds()?,
-            routes.sources().into_iter().filter(|source| {
-                routes.ingestion_mode(source, direct.mode) != IngestionMode::Job
-            }),
+            routes
+                .sources()
+                .into_iter()
+                .filter(|source| routes.ingestion_mode(source, direct.mode) != IngestionMode::Job),
         ),
         retention_days: config::retention_days()?,
         metrics: kb_autosync_aws::metrics::Metrics::new(config::metrics_namespace()),

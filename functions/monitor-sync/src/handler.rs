@@ -156,13 +156,22 @@ impl MonitorSync {
                     Ok(match documents.get(&uri) {
                         Some(reason) => {
                             tracking
-                                .mark_failed(&change.change_id, Some((&job.job_id, IngestionMethod::Job)), reason)
+                                .mark_failed(
+                                    &change.change_id,
+                                    Some((&job.job_id, IngestionMethod::Job)),
+                                    reason,
+                                )
                                 .await?;
                             Decision::Failed
                         }
                         None => {
                             tracking
-                                .mark_synced(&change.change_id, &job.job_id, ended_at, IngestionMethod::Job)
+                                .mark_synced(
+                                    &change.change_id,
+                                    &job.job_id,
+                                    ended_at,
+                                    IngestionMethod::Job,
+                                )
                                 .await?;
                             Decision::Synced
                         }
@@ -181,7 +190,11 @@ impl MonitorSync {
                 let (tracking, reason) = (&self.tracking, &reason);
                 failed = mark_all(&covered, |change| async move {
                     tracking
-                        .mark_failed(&change.change_id, Some((&job.job_id, IngestionMethod::Job)), reason)
+                        .mark_failed(
+                            &change.change_id,
+                            Some((&job.job_id, IngestionMethod::Job)),
+                            reason,
+                        )
                         .await?;
                     Ok(Decision::Failed)
                 })

@@ -62,7 +62,10 @@ pub struct PinnedRound<'a> {
 #[derive(Debug)]
 pub enum DirectOutcome {
     /// Every change up to the cutoff was decided directly.
-    Done { batch_id: String, started_at: String },
+    Done {
+        batch_id: String,
+        started_at: String,
+    },
     /// The round (or what the batch left PENDING) needs an ingestion job.
     Job(JobReason),
 }
@@ -224,8 +227,10 @@ impl DirectIngestion {
         pacer: &mut Pacer,
         deadline: Instant,
     ) -> Result<Result<(), JobReason>, TaskError> {
-        let (deletes, ingests): (Vec<_>, Vec<_>) =
-            planned.iter().map(|p| &p.action).partition(|a| a.is_delete());
+        let (deletes, ingests): (Vec<_>, Vec<_>) = planned
+            .iter()
+            .map(|p| &p.action)
+            .partition(|a| a.is_delete());
         let calls: Vec<&[_]> = ingests.chunks(10).chain(deletes.chunks(10)).collect();
         for (index, call) in calls.iter().enumerate() {
             if Instant::now() >= deadline {
@@ -276,19 +281,27 @@ impl DirectIngestion {
         pacer: &mut Pacer,
         deadline: Instant,
     ) -> Result<HashMap<String, DocumentOutcome>, TaskError> {
-        let actions: HashMap<&str, _> = planned.iter().map(|p| (p.action.uri(), &p.action)).collect();
+        let actions: HashMap<&str, _> = planned
+            .iter()
+            .map(|p| (p.action.uri(), &p.action))
+            .collect();
         let mut documents: HashMap<String, DocumentOutcome> = HashMap::new();
         let mut interval = Duration::from_millis(250);
         loop {
             let waiting: Vec<String> = actions
                 .keys()
-                .filter(|uri| !documents.get(**uri).is_some_and(DocumentOutcome::is_terminal))
+                .filter(|uri| {
+                    !documents
+                        .get(**uri)
+                        .is_some_and(DocumentOutcome::is_terminal)
+                })
                 .map(|uri| uri.to_string())
                 .collect();
             if waiting.is_empty() || Instant::now() >= deadline {
                 return Ok(documents);
             }
-            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
             interval = (interval * 2).min(Duration::from_secs(2));
             for chunk in waiting.chunks(10) {
                 pacer.wait().await;
@@ -331,7 +344,11 @@ impl DirectIngestion {
                     }
                     DocumentOutcome::Failed(reason) => {
                         tracking
-                            .mark_failed(&change_id, Some((batch_id, IngestionMethod::Direct)), &reason)
+                            .mark_failed(
+                                &change_id,
+                                Some((batch_id, IngestionMethod::Direct)),
+                                &reason,
+                            )
                             .await?;
                         Some(Err(reason))
                     }
@@ -391,9 +408,13 @@ impl DirectIngestion {
         let mut by_status: HashMap<String, u64> = HashMap::new();
         for outcome in result.documents.values() {
             let name = match outcome {
-                DocumentOutcome::Indexed(status) | DocumentOutcome::Waiting(status) => status.clone(),
+                DocumentOutcome::Indexed(status) | DocumentOutcome::Waiting(status) => {
+                    status.clone()
+                }
                 DocumentOutcome::Removed => "NOT_FOUND".into(),
-                DocumentOutcome::Failed(reason) => reason.split(':').next().unwrap_or("FAILED").to_string(),
+                DocumentOutcome::Failed(reason) => {
+                    reason.split(':').next().unwrap_or("FAILED").to_string()
+                }
             };
             *by_status.entry(name).or_default() += 1;
         }

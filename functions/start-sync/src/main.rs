@@ -10,9 +10,9 @@ use kb_autosync_aws::{
 };
 use kb_autosync_aws::{notifier::Notifier, objects::ObjectStore};
 use kb_autosync_core::workflow::WorkflowState;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use std::time::Duration;
 use tokio::time::Instant;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

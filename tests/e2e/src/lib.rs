@@ -34,6 +34,9 @@ pub fn options(test: &str) -> StackOptions {
             ("DataSourceId".into(), DS.into()),
             ("S3BucketName".into(), BUCKET.into()),
             ("S3KeyPrefix".into(), PREFIX.into()),
+            // The suites written before direct ingestion test the job path; `direct.rs` tests
+            // `auto` and `direct` (see `direct_options`).
+            ("IngestionMode".into(), "job".into()),
         ],
         env,
         emulator_config: Some(single_source_config()),
@@ -42,6 +45,14 @@ pub fn options(test: &str) -> StackOptions {
         sweep_every_seconds: None,
         overrides: Vec::new(),
     }
+}
+
+/// A stack in ingestion mode `mode` (`auto` or `direct`), with the emulator's document timings.
+pub fn direct_options(test: &str, mode: &str) -> StackOptions {
+    let mut options = options(test);
+    options.params.retain(|(name, _)| name != "IngestionMode");
+    options.params.push(("IngestionMode".into(), mode.into()));
+    options
 }
 
 /// The emulator's count of errors of one type returned by StartIngestionJob.
@@ -95,11 +106,14 @@ pub async fn settle_count(
     settle(stack).await
 }
 
-/// Every change SYNCED by a COMPLETE job that started after it; no overlapping jobs per
-/// knowledge base; the index equals S3.
+/// Every change SYNCED by a COMPLETE job or a direct batch that started after it; no
+/// overlapping jobs per knowledge base.
 pub async fn assert_all_synced(stack: &LocalStack, changes: &[ChangeRecord]) {
     let jobs = jobs(stack).await;
-    if let Err(e) = invariants::every_change_synced_by_a_later_job(changes, &jobs) {
+    let batches = invariants::direct_batches(&observe::job_records(stack).await.unwrap());
+    if let Err(e) =
+        invariants::every_change_synced_by_a_later_job_or_batch(changes, &jobs, &batches)
+    {
         panic!("lost or unsynced changes:\n{e}");
     }
     invariants::no_overlapping_jobs_per_knowledge_base(&jobs).unwrap();

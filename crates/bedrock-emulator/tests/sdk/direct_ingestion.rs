@@ -910,7 +910,10 @@ async fn a_data_source_takes_direct_calls_only_after_an_ingestion_job_completed(
         .expect_err("the first sync of an S3 data source must be a job");
     assert_eq!(refused.code(), Some("ValidationException"));
     assert!(
-        refused.message().unwrap_or_default().contains("has not been synced yet"),
+        refused
+            .message()
+            .unwrap_or_default()
+            .contains("has not been synced yet"),
         "{refused:?}"
     );
     let refused = harness

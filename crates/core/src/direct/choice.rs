@@ -41,13 +41,27 @@ pub enum JobReason {
     #[error("the data source has never completed an ingestion job, and AWS requires a job for the first sync of an S3 data source")]
     NeverSynced,
     #[error("s3://{bucket}/{key} is {size} bytes, over the {DIRECT_MAX_OBJECT_BYTES}-byte limit of one document")]
-    ObjectTooLarge { bucket: String, key: String, size: i64 },
+    ObjectTooLarge {
+        bucket: String,
+        key: String,
+        size: i64,
+    },
     #[error("the key of s3://{bucket}/{key} could not be settled against S3: {error}")]
-    KeyNotSettled { bucket: String, key: String, error: String },
+    KeyNotSettled {
+        bucket: String,
+        key: String,
+        error: String,
+    },
     #[error("{operation} failed with an error that waiting does not fix: {error}")]
     DirectCallRefused { operation: String, error: String },
-    #[error("{waiting} document(s) were not indexed or removed within {seconds} s (e.g. {example})")]
-    DocumentsStillProcessing { waiting: usize, seconds: u64, example: String },
+    #[error(
+        "{waiting} document(s) were not indexed or removed within {seconds} s (e.g. {example})"
+    )]
+    DocumentsStillProcessing {
+        waiting: usize,
+        seconds: u64,
+        example: String,
+    },
     #[error("this round's direct batch already ran and left {left} change(s) PENDING")]
     BatchLeftChanges { left: usize },
     #[error("the round's {remaining} remaining document call(s) did not fit in this invocation")]
@@ -81,7 +95,10 @@ mod tests {
         assert_eq!(direct_or_job(IngestionMode::Auto, 50, 50, 9), Ok(()));
         assert_eq!(
             direct_or_job(IngestionMode::Auto, 51, 50, 9),
-            Err(JobReason::TooManyChanges { pending: 51, max: 50 })
+            Err(JobReason::TooManyChanges {
+                pending: 51,
+                max: 50
+            })
         );
     }
 

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(" job ".parse::<IngestionMode>(), Ok(IngestionMode::Job));
         assert_eq!("".parse::<IngestionMode>(), Ok(IngestionMode::Auto));
         let err = "fast".parse::<IngestionMode>().unwrap_err();
-        assert!(err.contains("\"fast\"") && err.contains("auto, job or direct"), "{err}");
+        assert!(
+            err.contains("\"fast\"") && err.contains("auto, job or direct"),
+            "{err}"
+        );
     }
 
     #[test]

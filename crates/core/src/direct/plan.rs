@@ -50,7 +50,10 @@ pub struct DocumentChanges {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
     /// The object exists; `metadata`: its `KEY.metadata.json` exists too.
-    Exists { size: i64, metadata: bool },
+    Exists {
+        size: i64,
+        metadata: bool,
+    },
     Missing,
 }
 
@@ -171,7 +174,10 @@ mod tests {
         assert_eq!(document_key("docs/a.pdf"), "docs/a.pdf");
         assert_eq!(document_key(".metadata.json"), ".metadata.json");
         assert_eq!(metadata_key("docs/a.pdf"), "docs/a.pdf.metadata.json");
-        assert_eq!(metadata_of("docs/a.pdf.metadata.json").as_deref(), Some("docs/a.pdf"));
+        assert_eq!(
+            metadata_of("docs/a.pdf.metadata.json").as_deref(),
+            Some("docs/a.pdf")
+        );
         assert_eq!(metadata_of("docs/a.pdf"), None);
     }
 
@@ -204,7 +210,10 @@ mod tests {
         let document = &collapse(&[change("1", "a b.txt", Some("a+b.txt"))])[0];
         let planned = document
             .actions(&[
-                Presence::Exists { size: 10, metadata: true },
+                Presence::Exists {
+                    size: 10,
+                    metadata: true,
+                },
                 Presence::Missing,
             ])
             .unwrap();

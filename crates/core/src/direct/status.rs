@@ -97,10 +97,14 @@ mod tests {
     #[test]
     fn indexed_statuses_count_as_synced_and_failures_carry_the_reason() {
         for status in ["INDEXED", "PARTIALLY_INDEXED", "METADATA_PARTIALLY_INDEXED"] {
-            assert_eq!(outcome(&ingest(), status, None), DocumentOutcome::Indexed(status.into()));
+            assert_eq!(
+                outcome(&ingest(), status, None),
+                DocumentOutcome::Indexed(status.into())
+            );
         }
         for status in ["FAILED", "METADATA_UPDATE_FAILED", "IGNORED"] {
-            let DocumentOutcome::Failed(reason) = outcome(&ingest(), status, Some("bad pdf")) else {
+            let DocumentOutcome::Failed(reason) = outcome(&ingest(), status, Some("bad pdf"))
+            else {
                 panic!("{status} is a failure");
             };
             assert_eq!(reason, format!("{status}: bad pdf"));
@@ -113,9 +117,19 @@ mod tests {
 
     #[test]
     fn not_found_ends_a_removal_but_not_an_ingestion() {
-        assert_eq!(outcome(&delete(), "NOT_FOUND", None), DocumentOutcome::Removed);
+        assert_eq!(
+            outcome(&delete(), "NOT_FOUND", None),
+            DocumentOutcome::Removed
+        );
         assert!(!outcome(&ingest(), "NOT_FOUND", None).is_terminal());
-        for status in ["STARTING", "IN_PROGRESS", "PENDING", "DELETING", "DELETE_IN_PROGRESS", "NEW_STATUS"] {
+        for status in [
+            "STARTING",
+            "IN_PROGRESS",
+            "PENDING",
+            "DELETING",
+            "DELETE_IN_PROGRESS",
+            "NEW_STATUS",
+        ] {
             assert!(!outcome(&ingest(), status, None).is_terminal(), "{status}");
         }
         assert!(!outcome(&delete(), "INDEXED", None).is_terminal());
@@ -124,14 +138,26 @@ mod tests {
     #[test]
     fn a_change_is_synced_only_when_all_its_documents_are() {
         let planned = vec![
-            PlannedDocument { action: ingest(), change_ids: vec!["c1".into(), "c2".into()] },
-            PlannedDocument { action: delete(), change_ids: vec!["c2".into()] },
+            PlannedDocument {
+                action: ingest(),
+                change_ids: vec!["c1".into(), "c2".into()],
+            },
+            PlannedDocument {
+                action: delete(),
+                change_ids: vec!["c2".into()],
+            },
         ];
-        let mut documents = HashMap::from([("s3://b/a".to_string(), DocumentOutcome::Indexed("INDEXED".into()))]);
+        let mut documents = HashMap::from([(
+            "s3://b/a".to_string(),
+            DocumentOutcome::Indexed("INDEXED".into()),
+        )]);
         let changes = change_outcomes(&planned, &documents);
         assert_eq!(changes["c1"], DocumentOutcome::Indexed("INDEXED".into()));
         assert!(!changes["c2"].is_terminal(), "c2 waits for its removal");
-        documents.insert("s3://b/x".into(), DocumentOutcome::Failed("FAILED: no".into()));
+        documents.insert(
+            "s3://b/x".into(),
+            DocumentOutcome::Failed("FAILED: no".into()),
+        );
         let changes = change_outcomes(&planned, &documents);
         assert_eq!(changes["c2"], DocumentOutcome::Failed("FAILED: no".into()));
     }
