@@ -190,7 +190,7 @@ pub fn direct_settings() -> Result<DirectSettings, ConfigError> {
             "a number of calls per second",
         )?,
     };
-    if !(settings.calls_per_second > 0.0) {
+    if settings.calls_per_second.is_nan() || settings.calls_per_second <= 0.0 {
         return Err(ConfigError::Invalid {
             name: "DIRECT_CALLS_PER_SECOND",
             value: settings.calls_per_second.to_string(),

@@ -70,12 +70,38 @@ pub enum DirectOutcome {
     Job(JobReason),
 }
 
-/// What one batch did, for its record and notification.
+/// What one batch did, for its record, its notification and the tracking table.
 struct BatchResult {
     documents: HashMap<String, DocumentOutcome>,
+    changes: HashMap<String, DocumentOutcome>,
     synced: u64,
     failed: u64,
     reasons: Vec<String>,
+}
+
+impl BatchResult {
+    fn new(planned: &[PlannedDocument], documents: HashMap<String, DocumentOutcome>) -> Self {
+        let changes = change_outcomes(planned, &documents);
+        let mut reasons: Vec<String> = changes
+            .values()
+            .filter_map(|o| match o {
+                DocumentOutcome::Failed(reason) => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        let count = |pick: fn(&DocumentOutcome) -> bool| {
+            changes.values().filter(|o| pick(o)).count() as u64
+        };
+        Self {
+            synced: count(|o| matches!(o, DocumentOutcome::Indexed(_) | DocumentOutcome::Removed)),
+            failed: count(|o| matches!(o, DocumentOutcome::Failed(_))),
+            reasons: kb_autosync_core::job::bounded_failure_reasons(reasons),
+            documents,
+            changes,
+        }
+    }
 }
 
 impl DirectIngestion {
@@ -142,10 +168,11 @@ impl DirectIngestion {
         {
             return Ok(DirectOutcome::Job(reason));
         }
+        kb_autosync_aws::crash_point!("start-sync/after-direct-calls");
         let documents = self
             .await_terminal(&round.source, &planned, &mut pacer, batch_deadline)
             .await?;
-        let result = self.mark(&planned, documents, &batch_id).await?;
+        let result = BatchResult::new(&planned, documents);
         let waiting: Vec<&String> = result
             .documents
             .iter()
@@ -157,8 +184,12 @@ impl DirectIngestion {
             seconds: self.settings.wait_seconds,
             example: waiting[0].clone(),
         });
+        // Recorded and notified before the changes are marked: a retry after a crash in
+        // between finds the batch notified and its changes PENDING, and a job covers them.
         self.finish(round, &batch_id, &started_at, &result, fall_back.is_some())
             .await?;
+        kb_autosync_aws::crash_point!("start-sync/after-direct-notification");
+        self.mark(&result, &batch_id).await?;
         Ok(match fall_back {
             Some(reason) => DirectOutcome::Job(reason),
             None => DirectOutcome::Done {
@@ -324,52 +355,34 @@ impl DirectIngestion {
     }
 
     /// Marks each change by its documents' outcomes; a change still waiting stays PENDING.
-    async fn mark(
-        &self,
-        planned: &[PlannedDocument],
-        documents: HashMap<String, DocumentOutcome>,
-        batch_id: &str,
-    ) -> Result<BatchResult, TaskError> {
-        let changes = change_outcomes(planned, &documents);
+    async fn mark(&self, result: &BatchResult, batch_id: &str) -> Result<(), TaskError> {
         let at = kb_autosync_aws::now_rfc3339();
         let (tracking, at) = (&self.tracking, &at);
-        let decided: Vec<Option<Result<(), String>>> = stream::iter(changes)
+        stream::iter(&result.changes)
             .map(|(change_id, outcome)| async move {
-                Ok::<_, AwsError>(match outcome {
+                match outcome {
                     DocumentOutcome::Indexed(_) | DocumentOutcome::Removed => {
                         tracking
-                            .mark_synced(&change_id, batch_id, at, IngestionMethod::Direct)
+                            .mark_synced(change_id, batch_id, at, IngestionMethod::Direct)
                             .await?;
-                        Some(Ok(()))
                     }
                     DocumentOutcome::Failed(reason) => {
                         tracking
                             .mark_failed(
-                                &change_id,
+                                change_id,
                                 Some((batch_id, IngestionMethod::Direct)),
-                                &reason,
+                                reason,
                             )
                             .await?;
-                        Some(Err(reason))
                     }
-                    DocumentOutcome::Waiting(_) => None,
-                })
+                    DocumentOutcome::Waiting(_) => {}
+                }
+                Ok::<_, AwsError>(())
             })
             .buffer_unordered(CONCURRENCY)
-            .try_collect()
+            .try_collect::<Vec<()>>()
             .await?;
-        let mut reasons: Vec<String> = decided
-            .iter()
-            .filter_map(|d| d.as_ref()?.as_ref().err().cloned())
-            .collect();
-        reasons.sort();
-        reasons.dedup();
-        Ok(BatchResult {
-            synced: decided.iter().filter(|d| matches!(d, Some(Ok(())))).count() as u64,
-            failed: decided.iter().filter(|d| matches!(d, Some(Err(_)))).count() as u64,
-            reasons: kb_autosync_core::job::bounded_failure_reasons(reasons),
-            documents,
-        })
+        Ok(())
     }
 
     async fn record_start(

@@ -48,6 +48,12 @@ pub const HAND_OVER_CRASH_POINTS: [&str; 2] = [
     "sync-processor/after-hand-over-start",
 ];
 
+/// Crash points of the direct way through a round; visited only by `auto`-mode seeds.
+pub const DIRECT_CRASH_POINTS: [&str; 2] = [
+    "start-sync/after-direct-calls",
+    "start-sync/after-direct-notification",
+];
+
 /// A Step Functions history limit low enough that a scenario's executions hand over to fresh
 /// ones several times (AWS: 25,000 events, and a hand-over after 5,000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +139,9 @@ pub struct Scenario {
     pub account_limit: u32,
     /// A low execution history limit (hand-overs in seconds), or AWS's.
     pub history_limit: Option<HistoryLimit>,
+    /// IngestionMode of the stack: `auto` (direct ingestion after each data source's first job)
+    /// for odd seeds, `job` for even ones, so every fault meets both ways through a round.
+    pub ingestion_mode: &'static str,
 }
 
 impl Scenario {
@@ -234,12 +243,20 @@ impl Scenario {
                 nth: rng.u64(1..3),
             });
         }
+        let ingestion_mode = if seed % 2 == 1 { "auto" } else { "job" };
+        if ingestion_mode == "auto" && rng.bool() {
+            faults.push(Fault::Crash {
+                point: DIRECT_CRASH_POINTS[rng.usize(..DIRECT_CRASH_POINTS.len())],
+                nth: rng.u64(1..3),
+            });
+        }
         Self {
             seed,
             ops,
             faults,
             account_limit,
             history_limit,
+            ingestion_mode,
         }
     }
 
@@ -260,9 +277,10 @@ impl fmt::Display for Scenario {
         };
         write!(
             f,
-            "seed {}: {} ops, account limit {}{history}, faults [{}]",
+            "seed {}: {} ops, {} mode, account limit {}{history}, faults [{}]",
             self.seed,
             self.ops.len(),
+            self.ingestion_mode,
             self.account_limit,
             kinds.join(", ")
         )

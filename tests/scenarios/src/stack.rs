@@ -104,6 +104,7 @@ pub fn options(scenario: &Scenario) -> StackOptions {
             ("DataSourceId".into(), SOURCES[0].data_source_id.into()),
             ("S3BucketName".into(), BUCKET.into()),
             ("S3KeyPrefix".into(), "".into()),
+            ("IngestionMode".into(), scenario.ingestion_mode.into()),
         ],
         env,
         emulator_config: Some(json!({

@@ -51,6 +51,11 @@ pub fn print(outcomes: &[Outcome], wall: Duration) {
         "execution hand-overs",
         sum(|o| o.hand_overs)
     );
+    println!(
+        "{:<44} {:>8}",
+        "direct ingestion batches (auto-mode seeds)",
+        sum(|o| o.direct_batches)
+    );
     println!("{:<44} {:>7}s", "wall time", wall.as_secs());
     if !failed.is_empty() {
         println!();
