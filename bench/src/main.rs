@@ -51,6 +51,20 @@ pub struct Args {
     /// ... for this many emulated seconds (default one hour; --quick: 15 minutes). 0: no trickle.
     #[arg(long)]
     trickle_duration: Option<f64>,
+    /// Ingestion modes to run: `job` (the rows without a suffix) and `auto` (rows named
+    /// `...-auto`: direct ingestion after the data source's first job).
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["job".to_string(), "auto".to_string()])]
+    modes: Vec<String>,
+    /// Burst sizes of the `auto` rows (default 1,1000,10000; --quick: 1,1000).
+    #[arg(long, value_delimiter = ',')]
+    auto_sizes: Option<Vec<u64>>,
+    /// Fastest time scale of the `auto` rows: a direct round is seconds long, so the local
+    /// stack's own overhead (real seconds) must not be multiplied by 10.
+    #[arg(long, default_value_t = 3.0)]
+    auto_time_scale: f64,
+    /// Emulated seconds Bedrock takes to index one directly ingested document.
+    #[arg(long, default_value_t = 10.0)]
+    document_seconds: f64,
     /// Emulated duration of every ingestion job, seconds.
     #[arg(long, default_value_t = 300)]
     job_seconds: u64,
@@ -113,6 +127,20 @@ impl Args {
         })
     }
 
+    fn auto_sizes(&self) -> Vec<u64> {
+        self.auto_sizes.clone().unwrap_or_else(|| {
+            if self.quick {
+                vec![1, 1000]
+            } else {
+                vec![1, 1000, 10_000]
+            }
+        })
+    }
+
+    fn runs(&self, mode: &str) -> bool {
+        self.modes.iter().any(|m| m == mode)
+    }
+
     fn trickle_duration(&self) -> f64 {
         self.trickle_duration
             .unwrap_or(if self.quick { 900.0 } else { 3600.0 })
@@ -124,14 +152,66 @@ impl Args {
     }
 }
 
-/// One stack: a time scale and a sync delay, and the workloads run on it in turn.
+/// One stack: a time scale, a sync delay and an ingestion mode, and the workloads run on it
+/// in turn.
 struct Group {
     scale: f64,
     sync_delay: u64,
+    mode: &'static str,
     workloads: Vec<(String, Workload)>,
 }
 
 fn groups(args: &Args) -> Vec<Group> {
+    let mut out = if args.runs("job") {
+        job_groups(args)
+    } else {
+        Vec::new()
+    };
+    if args.runs("auto") {
+        out.extend(auto_groups(args));
+    }
+    // Fast stacks first, so the slow big bursts come last.
+    out.sort_by(|a, b| b.scale.total_cmp(&a.scale));
+    out
+}
+
+/// The `auto` rows: single uploads, the trickle and big bursts with direct ingestion on.
+fn auto_groups(args: &Args) -> Vec<Group> {
+    let key = |scale: f64| (scale * 1000.0).round() as u64;
+    let scale_for = |n: u64| args.scale_for(n).min(args.auto_time_scale);
+    let mut by_scale: BTreeMap<u64, Vec<(String, Workload)>> = BTreeMap::new();
+    for n in args.auto_sizes() {
+        by_scale.entry(key(scale_for(n))).or_default().push((
+            format!("burst-{n}-auto"),
+            Workload::Burst {
+                n,
+                window: args.window,
+            },
+        ));
+    }
+    let trickle = args.trickle_duration();
+    if trickle > 0.0 {
+        let workload = Workload::Trickle {
+            every: args.trickle_every,
+            duration: trickle,
+        };
+        by_scale
+            .entry(key(scale_for(workload.uploads().min(100))))
+            .or_default()
+            .push(("trickle-auto".into(), workload));
+    }
+    by_scale
+        .into_iter()
+        .map(|(scale, workloads)| Group {
+            scale: scale as f64 / 1000.0,
+            sync_delay: plan::DEFAULT_SYNC_DELAY,
+            mode: "auto",
+            workloads,
+        })
+        .collect()
+}
+
+fn job_groups(args: &Args) -> Vec<Group> {
     // Keyed by thousandths of the scale (f64 is not Ord).
     let key = |scale: f64| (scale * 1000.0).round() as u64;
     let mut by_scale: BTreeMap<u64, Vec<(String, Workload)>> = BTreeMap::new();
@@ -162,6 +242,7 @@ fn groups(args: &Args) -> Vec<Group> {
         .map(|(scale, workloads)| Group {
             scale: scale as f64 / 1000.0,
             sync_delay: plan::DEFAULT_SYNC_DELAY,
+            mode: "job",
             workloads,
         })
         .collect();
@@ -173,6 +254,7 @@ fn groups(args: &Args) -> Vec<Group> {
         out.push(Group {
             scale: args.scale_for(n),
             sync_delay: delay,
+            mode: "job",
             workloads: vec![(
                 format!("delay-{delay}-burst-{n}"),
                 Workload::Burst {
@@ -182,8 +264,6 @@ fn groups(args: &Args) -> Vec<Group> {
             )],
         });
     }
-    // Fast stacks first, so the slow big bursts come last.
-    out.sort_by(|a, b| b.scale.total_cmp(&a.scale));
     out
 }
 
@@ -191,14 +271,15 @@ fn stack_options(args: &Args, group: &Group, timings: &Timings) -> StackOptions 
     let prefix = PREFIX;
     StackOptions {
         state_dir: project_root().join(format!(
-            ".local/bench/scale-{}-delay-{}",
-            group.scale, group.sync_delay
+            ".local/bench/scale-{}-delay-{}-{}",
+            group.scale, group.sync_delay, group.mode
         )),
         params: [
             ("KnowledgeBaseId", KNOWLEDGE_BASE_ID),
             ("DataSourceId", DATA_SOURCE_ID),
             ("S3BucketName", BUCKET),
             ("S3KeyPrefix", prefix),
+            ("IngestionMode", group.mode),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -209,7 +290,8 @@ fn stack_options(args: &Args, group: &Group, timings: &Timings) -> StackOptions 
                 {"id": DATA_SOURCE_ID, "name": "bench-docs", "bucket_arn": format!("arn:aws:s3:::{BUCKET}"), "inclusion_prefixes": [prefix]}
             ]}],
             // Every job takes job_seconds, however many documents it has.
-            "jobs": {"starting_seconds": 5, "base_duration_seconds": args.job_seconds, "per_document_seconds": 0, "stopping_seconds": 5}
+            "jobs": {"starting_seconds": 5, "base_duration_seconds": args.job_seconds, "per_document_seconds": 0, "stopping_seconds": 5},
+            "documents": {"direct_ingest_seconds": args.document_seconds, "direct_ingest_starting_seconds": (args.document_seconds / 5.0).min(2.0)}
         })),
         time_scale: group.scale,
         workers: args.workers,
@@ -244,6 +326,9 @@ async fn run_group(args: &Args, group: &Group) -> Result<Vec<ScenarioResult>, St
         memory_mb: args.memory_mb,
         settle_timeout: args.settle_timeout.map(Duration::from_secs),
     };
+    if group.mode != "job" {
+        first_sync(&ctx).await?;
+    }
     let mut results = Vec::new();
     for (name, workload) in &group.workloads {
         eprintln!("    {name}: {} uploads ...", workload.uploads());
@@ -261,6 +346,32 @@ async fn run_group(args: &Args, group: &Group) -> Result<Vec<ScenarioResult>, St
     }
     drop(stack);
     Ok(results)
+}
+
+/// AWS requires a job for a data source's first sync: one upload and its job before the `auto`
+/// rows, which then measure a data source in steady state.
+async fn first_sync(ctx: &scenario::Context<'_>) -> Result<(), String> {
+    eprintln!("    first sync (an ingestion job) ...");
+    let seq = ctx.probe.change_seq(&ctx.source_key).await?;
+    ctx.probe
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(format!("{}first-sync/seed.txt", ctx.prefix))
+        .body(b"first sync".to_vec().into())
+        .send()
+        .await
+        .map_err(|e| format!("put the first-sync object: {e:?}"))?;
+    let timeout =
+        Duration::from_secs_f64(120.0 + 3.0 * ctx.job_seconds as f64 / ctx.timings.time_scale);
+    if !ctx
+        .probe
+        .wait_settled(&ctx.source_key, seq + 1, timeout)
+        .await?
+    {
+        return Err("the first sync did not settle".into());
+    }
+    Ok(())
 }
 
 #[tokio::main]

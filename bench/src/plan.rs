@@ -13,6 +13,8 @@ pub const START_JOB_MIN_INTERVAL: u64 = 10;
 pub const LEASE_CLAIM_GRACE: u64 = 90;
 pub const SWEEP_EVERY: u64 = 300;
 pub const DEFAULT_SYNC_DELAY: u64 = 60;
+/// DirectSyncDelaySeconds: the sync delay of data sources in `auto` or `direct` mode.
+pub const DIRECT_SYNC_DELAY: u64 = 5;
 
 /// A planning figure for how many changes per real second the local stack records (S3 PUT,
 /// EventBridge, SQS, event-processor, DynamoDB, all on moto): a burst of N spans about N / RATE
@@ -71,6 +73,7 @@ impl Timings {
         let s = self.time_scale;
         [
             ("SYNC_DELAY_SECONDS", real_wait(requested_sync_delay, s)),
+            ("DIRECT_SYNC_DELAY_SECONDS", real_wait(DIRECT_SYNC_DELAY, s)),
             ("MONITOR_INTERVAL_SECONDS", real_wait(MONITOR_INTERVAL, s)),
             ("QUOTA_WAIT_SECONDS", real_wait(QUOTA_WAIT, s)),
             ("RETRY_BACKOFF_SECONDS", real_wait(RETRY_BACKOFF, s)),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
+use kb_autosync_core::direct::IngestionMode;
 use kb_autosync_core::resolution::resolve_data_source;
 use kb_autosync_core::routing::{Route, RouteTable};
 use kb_autosync_core::SourceId;
@@ -76,6 +77,19 @@ impl Deployment {
     }
 
     /// A required output, or an error naming it (an older or foreign stack lacks it).
+    /// How `source`'s changes reach the index: its route's `ingestion_mode`, else the stack's
+    /// `IngestionMode` parameter (`auto` when neither says).
+    pub fn ingestion_mode(&self, source: &SourceId) -> IngestionMode {
+        let default = self
+            .parameters
+            .get("IngestionMode")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_default();
+        RouteTable::new(self.routes.clone())
+            .map(|table| table.ingestion_mode(source, default))
+            .unwrap_or(default)
+    }
+
     pub fn output(&self, name: &str) -> Result<&str, CliError> {
         self.outputs
             .get(name)

@@ -296,6 +296,7 @@ async fn doctor_catches_each_misconfiguration() {
         "knowledge-base",
         "data-source",
         "data-source-scope",
+        "ingestion-mode",
         "notifications",
         "dead-letter-queue",
         "permissions",

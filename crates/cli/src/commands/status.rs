@@ -69,6 +69,8 @@ impl SourceState {
 pub struct SourceStatus {
     pub knowledge_base_id: String,
     pub data_source_id: String,
+    /// `auto`, `job` or `direct` (the route's, else the stack's IngestionMode).
+    pub ingestion_mode: String,
     pub state: SourceState,
     /// The state machine state the lease holder last entered.
     pub execution_state: Option<String>,
@@ -128,6 +130,7 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
         rows.push(SourceStatus {
             knowledge_base_id: source.knowledge_base_id.clone(),
             data_source_id: source.data_source_id.clone(),
+            ingestion_mode: inv.deployment.ingestion_mode(source).to_string(),
             state: SourceState::of(
                 running,
                 holds_slot,
@@ -159,11 +162,12 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
     let mut table = output::table(&[
         "KNOWLEDGE BASE",
         "DATA SOURCE",
+        "MODE",
         "STATE",
         "PENDING",
         "OLDEST PENDING",
         "FAILED",
-        "LAST JOB",
+        "LAST JOB / BATCH",
         "JOB STATUS",
         "ENDED",
         "DURATION",
@@ -175,6 +179,7 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
         table.add_row(vec![
             row.knowledge_base_id.clone(),
             row.data_source_id.clone(),
+            row.ingestion_mode.clone(),
             row.state.label().to_string(),
             row.pending_changes.to_string(),
             row.oldest_pending_at

@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
+use kb_autosync_core::direct::IngestionMode;
 use kb_autosync_core::resolution::{scope_mismatch, DataSourceScope};
 use kb_autosync_core::routing::Route;
+use kb_autosync_core::SourceId;
 
 use super::policy::{self, Statement};
 use super::{required, Finding};
@@ -177,7 +179,31 @@ async fn data_source(inv: &Invocation, route: &Route) -> Vec<Finding> {
             ),
         ),
     });
+    findings.push(ingestion_mode(inv, &kb, &SourceId::new(kb_id, &scope.data_source_id)).await);
     findings
+}
+
+/// Which way the data source's rounds go, and whether direct ingestion is possible yet (AWS
+/// requires a completed ingestion job before documents are ingested directly).
+async fn ingestion_mode(inv: &Invocation, kb: &KnowledgeBase, source: &SourceId) -> Finding {
+    let mode = inv.deployment.ingestion_mode(source);
+    if mode == IngestionMode::Job {
+        return Finding::pass(
+            "ingestion-mode",
+            format!("{source}: job mode, every round is an ingestion job"),
+        );
+    }
+    match kb.has_completed_job(source).await {
+        Ok(true) => Finding::pass(
+            "ingestion-mode",
+            format!("{source}: {mode} mode, the data source has completed a job, so single changes are ingested directly"),
+        ),
+        Ok(false) => Finding::pass(
+            "ingestion-mode",
+            format!("{source}: {mode} mode, but the data source has never completed an ingestion job: the first round is a job (AWS requires it), direct ingestion follows"),
+        ),
+        Err(e) => call_failed(inv, "ingestion-mode", "bedrock-agent", e),
+    }
 }
 
 /// Classifies the topic's subscriptions: (protocol, endpoint, pending confirmation).
