@@ -197,6 +197,28 @@ impl TrackingTable {
         Ok(false)
     }
 
+    /// Whether the pending index holds more than `limit` changes of `source` (PENDING or
+    /// FAILED): one page of at most `limit + 1` keys, however long the backlog.
+    pub async fn more_pending_than(
+        &self,
+        source: &SourceId,
+        limit: usize,
+    ) -> Result<bool, AwsError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_source = :s")
+            .expression_attribute_values(":s", s(source.key()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?;
+        Ok(page.count as usize > limit)
+    }
+
     /// Changes of `source` in the pending index numbered up to `cutoff_seq` (PENDING or FAILED).
     pub async fn pending_up_to(
         &self,

@@ -38,6 +38,10 @@ pub struct QuotaObservation {
     pub slots_held: u32,
     /// Milliseconds since the last StartIngestionJob this stack made (None: never).
     pub since_last_start_ms: Option<i64>,
+    /// The round is expected to go direct (its mode allows it, the data source has completed a
+    /// job, few changes are pending): it needs no job slot, so only jobs running on its data
+    /// source or knowledge base make it wait, not the account's jobs or the start rate.
+    pub direct_expected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +73,9 @@ impl IngestionQuota {
             return wait(format!(
                 "knowledge base busy: execution {holder} holds its job slot"
             ));
+        }
+        if seen.direct_expected {
+            return QuotaDecision::Proceed;
         }
         let running = seen.account_jobs.max(seen.slots_held);
         if running >= self.max_concurrent_jobs_per_account {
@@ -116,6 +123,42 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(quota.decide(&seen, 60), QuotaDecision::Proceed);
+    }
+
+    #[test]
+    fn a_direct_round_waits_for_its_data_source_and_knowledge_base_but_not_for_the_account() {
+        let quota = IngestionQuota::default();
+        let account_full = QuotaObservation {
+            account_jobs: 5,
+            since_last_start_ms: Some(1),
+            direct_expected: true,
+            ..Default::default()
+        };
+        assert_eq!(quota.decide(&account_full, 60), QuotaDecision::Proceed);
+        let as_job = QuotaObservation {
+            direct_expected: false,
+            ..account_full.clone()
+        };
+        assert!(matches!(
+            quota.decide(&as_job, 60),
+            QuotaDecision::Wait { .. }
+        ));
+        let console_job = QuotaObservation {
+            data_source_jobs: vec!["J1".into()],
+            ..account_full.clone()
+        };
+        assert!(matches!(
+            quota.decide(&console_job, 60),
+            QuotaDecision::Wait { .. }
+        ));
+        let kb_job = QuotaObservation {
+            knowledge_base_jobs: vec![("DS2".into(), "J2".into())],
+            ..account_full
+        };
+        assert!(matches!(
+            quota.decide(&kb_job, 60),
+            QuotaDecision::Wait { .. }
+        ));
     }
 
     #[test]

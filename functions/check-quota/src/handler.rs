@@ -1,9 +1,12 @@
 use kb_autosync_aws::executions::Executions;
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
 use kb_autosync_aws::sources_table::SourcesTable;
+use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
+use kb_autosync_core::direct::{DirectSettings, IngestionMode};
 use kb_autosync_core::lease::ExecutionState;
 use kb_autosync_core::quota::{IngestionQuota, QuotaDecision, QuotaObservation};
+use kb_autosync_core::routing::RouteTable;
 use kb_autosync_core::workflow::WorkflowState;
 use kb_autosync_core::SourceId;
 
@@ -12,6 +15,9 @@ pub struct CheckQuota {
     pub sources: SourcesTable,
     pub executions: Executions,
     pub quota: IngestionQuota,
+    pub tracking: TrackingTable,
+    pub routes: RouteTable,
+    pub direct: DirectSettings,
 }
 
 impl CheckQuota {
@@ -20,6 +26,7 @@ impl CheckQuota {
         let me = &state.input.execution_name;
         let mut seen = QuotaObservation {
             data_source_jobs: self.knowledge_base.running_jobs(&source).await?,
+            direct_expected: self.direct_expected(&source).await?,
             ..Default::default()
         };
         // Jobs on the other data sources of the knowledge base, ours or started elsewhere.
@@ -83,5 +90,22 @@ impl CheckQuota {
             }
         }
         Ok(decision)
+    }
+
+    /// Whether start-sync will most likely take the direct way (see `kb_autosync_core::direct`):
+    /// then the round needs no job slot. A guess made before the counters are pinned; when it
+    /// is wrong, start-sync finds the slot busy and the round waits and checks again.
+    async fn direct_expected(&self, source: &SourceId) -> Result<bool, TaskError> {
+        Ok(match self.routes.ingestion_mode(source, self.direct.mode) {
+            IngestionMode::Job => false,
+            IngestionMode::Direct => self.knowledge_base.has_completed_job(source).await?,
+            IngestionMode::Auto => {
+                !self
+                    .tracking
+                    .more_pending_than(source, self.direct.max_changes)
+                    .await?
+                    && self.knowledge_base.has_completed_job(source).await?
+            }
+        })
     }
 }

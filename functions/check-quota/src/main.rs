@@ -2,6 +2,7 @@
 
 mod handler;
 
+use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::{
     clients::AwsClients, config, executions::Executions, knowledge_base::KnowledgeBase,
     sources_table::SourcesTable,
@@ -33,5 +34,8 @@ async fn build() -> Result<handler::CheckQuota, Error> {
         sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
         executions: Executions::new(aws.sfn.clone(), config::state_machine_arn()?),
         quota: config::ingestion_quota()?,
+        tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
+        routes: config::routes()?,
+        direct: config::direct_settings()?,
     })
 }

@@ -37,6 +37,7 @@ pub fn actions(function: &str) -> Vec<&'static str> {
             "bedrock:GetDataSource",
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
+            "dynamodb:Query",
             "states:DescribeExecution",
         ],
         "start-sync" => &[
