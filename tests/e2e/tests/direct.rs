@@ -135,7 +135,8 @@ async fn uploads_overwrites_deletes_and_metadata_go_direct_in_auto_mode_without_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_document_is_failed_with_its_reason_and_throttled_calls_are_retried() {
+async fn a_failed_document_is_failed_with_its_reason_odd_keys_are_settled_and_throttled_calls_retried(
+) {
     let stack = start(direct_options("direct_failures", "auto")).await;
     let mut settled = first_sync(&stack).await;
 
@@ -152,6 +153,19 @@ async fn a_failed_document_is_failed_with_its_reason_and_throttled_calls_are_ret
     assert_eq!(broken.ingestion_method, Some(IngestionMethod::Direct));
     let reason = broken.failure_reason.clone().unwrap_or_default();
     assert!(reason.contains("The file is encrypted"), "{reason}");
+
+    // A key with a space and a plus: settled against S3 before it is ingested.
+    put(&stack, "docs/q3 report+notes.txt", "quarter").await;
+    settled += 1;
+    let changes = settle_count(&stack, settled, Duration::from_secs(60)).await;
+    assert_direct(change(&changes, "docs/q3 report+notes.txt", "Created")[0]);
+    let documents = stack.emulator().documents(KB, DS).await.unwrap();
+    assert!(
+        documents
+            .iter()
+            .any(|d| d.key == "docs/q3 report+notes.txt" && d.status == "INDEXED"),
+        "{documents:?}"
+    );
 
     stack
         .emulator()
