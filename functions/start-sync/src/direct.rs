@@ -473,3 +473,257 @@ impl DirectIngestion {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The direct way's decisions against mocked AWS answers: what is called, what is marked,
+    //! and which error the state machine sees. The e2e suite `direct` runs the same path on
+    //! the local stack.
+
+    use aws_sdk_bedrockagent::operation::get_knowledge_base_documents::GetKnowledgeBaseDocumentsOutput;
+    use aws_sdk_bedrockagent::operation::ingest_knowledge_base_documents::{
+        IngestKnowledgeBaseDocumentsError, IngestKnowledgeBaseDocumentsOutput,
+    };
+    use aws_sdk_bedrockagent::operation::list_ingestion_jobs::ListIngestionJobsOutput;
+    use aws_sdk_bedrockagent::types::{
+        DocumentIdentifier, DocumentStatus, IngestionJobStatus, IngestionJobSummary,
+        KnowledgeBaseDocumentDetail,
+    };
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use aws_smithy_types::DateTime;
+    use kb_autosync_core::change::ChangeRecord;
+
+    use super::*;
+
+    fn source() -> SourceId {
+        SourceId::new("KB", "DS")
+    }
+
+    fn round() -> PinnedRound<'static> {
+        PinnedRound {
+            source: source(),
+            execution: "KB-DS-r1",
+            client_token: "KB-DS-r1-p0-a1-0123456789abcdef0123456789abcdef",
+            attempt: 1,
+            target_seq: 3,
+            cutoff_seq: 7,
+        }
+    }
+
+    fn pending_change(id: &str, key: &str) -> ChangeRecord {
+        serde_json::from_value(serde_json::json!({
+            "change_id": id, "knowledge_base_id": "KB", "data_source_id": "DS",
+            "change_type": "create", "bucket": "b", "key": key,
+            "timestamp": "2026-01-01T00:00:00Z", "event_name": "Object Created",
+            "status": "PENDING", "processed": false, "source_seq": 5, "expires_at": 0,
+            "pending_source": "KB#DS"
+        }))
+        .unwrap()
+    }
+
+    /// Answers shared by every test: one PENDING change of `docs/a.txt`, a data source that
+    /// completed a job and runs none, the object in S3 without a metadata file.
+    fn common() -> (Vec<Rule>, Vec<Rule>, Vec<Rule>) {
+        let query = mock!(aws_sdk_dynamodb::Client::query).then_output(|| {
+            QueryOutput::builder()
+                .items(serde_dynamo::to_item(pending_change("c1", "docs/a.txt")).unwrap())
+                .build()
+        });
+        let not_notified = mock!(aws_sdk_dynamodb::Client::get_item)
+            .then_output(|| GetItemOutput::builder().build());
+        let writes = mock!(aws_sdk_dynamodb::Client::update_item)
+            .then_output(|| UpdateItemOutput::builder().build());
+        let jobs = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs).then_output(|| {
+            // The COMPLETE filter finds the first sync; the running filters find nothing.
+            ListIngestionJobsOutput::builder()
+                .set_ingestion_job_summaries(Some(vec![]))
+                .build()
+                .unwrap()
+        });
+        let completed = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.values().iter().any(|v| v == "COMPLETE"))
+            })
+            .then_output(|| {
+                let job = IngestionJobSummary::builder()
+                    .knowledge_base_id("KB")
+                    .data_source_id("DS")
+                    .ingestion_job_id("J0")
+                    .status(IngestionJobStatus::Complete)
+                    .started_at(DateTime::from_secs(0))
+                    .updated_at(DateTime::from_secs(0))
+                    .build()
+                    .unwrap();
+                ListIngestionJobsOutput::builder()
+                    .ingestion_job_summaries(job)
+                    .build()
+                    .unwrap()
+            });
+        let object = mock!(aws_sdk_s3::Client::head_object)
+            .match_requests(|r| r.key() == Some("docs/a.txt"))
+            .then_output(|| HeadObjectOutput::builder().content_length(5).build());
+        let no_metadata = mock!(aws_sdk_s3::Client::head_object)
+            .sequence()
+            .http_status(404, None)
+            .build();
+        (
+            vec![query, not_notified, writes],
+            vec![completed, jobs],
+            vec![object, no_metadata],
+        )
+    }
+
+    fn ingestion(
+        dynamo: Vec<Rule>,
+        bedrock: Vec<Rule>,
+        s3: Vec<Rule>,
+        sns: Vec<Rule>,
+        mode: IngestionMode,
+    ) -> DirectIngestion {
+        let dynamo = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &dynamo);
+        let bedrock = mock_client!(aws_sdk_bedrockagent, RuleMode::MatchAny, &bedrock);
+        DirectIngestion {
+            knowledge_base: KnowledgeBase::new(bedrock),
+            objects: ObjectStore::new(mock_client!(aws_sdk_s3, RuleMode::MatchAny, &s3)),
+            tracking: TrackingTable::new(dynamo.clone(), "tracking"),
+            jobs: MetadataTable::new(dynamo, "jobs", 1),
+            notifier: Notifier::new(
+                mock_client!(aws_sdk_sns, RuleMode::MatchAny, &sns),
+                "arn:aws:sns:us-east-1:1:t",
+            ),
+            metrics: Metrics::new("Test"),
+            routes: RouteTable::from_json(
+                r#"[{"bucket":"b","knowledge_base_id":"KB","data_source_id":"DS"}]"#,
+            )
+            .unwrap(),
+            settings: DirectSettings {
+                mode,
+                calls_per_second: 100.0,
+                ..DirectSettings::default()
+            },
+        }
+    }
+
+    fn ingest_error(code: &'static str) -> Rule {
+        mock!(aws_sdk_bedrockagent::Client::ingest_knowledge_base_documents).then_error(move || {
+            IngestKnowledgeBaseDocumentsError::generic(
+                ErrorMetadata::builder()
+                    .code(code)
+                    .message("refused by the test")
+                    .build(),
+            )
+        })
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(20)
+    }
+
+    #[tokio::test]
+    async fn job_mode_calls_nothing() {
+        let direct = ingestion(vec![], vec![], vec![], vec![], IngestionMode::Job);
+        let outcome = direct.run(&round(), deadline()).await.unwrap();
+        assert!(matches!(outcome, DirectOutcome::Job(JobReason::ModeIsJob)));
+    }
+
+    #[tokio::test]
+    async fn an_indexed_document_marks_its_change_synced_after_one_notification() {
+        let (dynamo, mut bedrock, s3) = common();
+        let ingest = mock!(aws_sdk_bedrockagent::Client::ingest_knowledge_base_documents)
+            .match_requests(|r| {
+                r.documents().len() == 1 && r.client_token().is_some_and(|t| t.len() == 64)
+            })
+            .then_output(|| IngestKnowledgeBaseDocumentsOutput::builder().build());
+        let status =
+            mock!(aws_sdk_bedrockagent::Client::get_knowledge_base_documents).then_output(|| {
+                let identifier = DocumentIdentifier::builder()
+                    .data_source_type(aws_sdk_bedrockagent::types::ContentDataSourceType::S3)
+                    .s3(aws_sdk_bedrockagent::types::S3Location::builder()
+                        .uri("s3://b/docs/a.txt")
+                        .build()
+                        .unwrap())
+                    .build()
+                    .unwrap();
+                GetKnowledgeBaseDocumentsOutput::builder()
+                    .document_details(
+                        KnowledgeBaseDocumentDetail::builder()
+                            .knowledge_base_id("KB")
+                            .data_source_id("DS")
+                            .status(DocumentStatus::Indexed)
+                            .identifier(identifier)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            });
+        let publish = mock!(aws_sdk_sns::Client::publish)
+            .then_output(|| aws_sdk_sns::operation::publish::PublishOutput::builder().build());
+        bedrock.insert(0, ingest.clone());
+        bedrock.insert(0, status.clone());
+        let direct = ingestion(
+            dynamo.clone(),
+            bedrock,
+            s3,
+            vec![publish.clone()],
+            IngestionMode::Auto,
+        );
+        let outcome = direct.run(&round(), deadline()).await.unwrap();
+        let DirectOutcome::Done { batch_id, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(batch_id, token::batch_id(round().client_token));
+        assert_eq!(ingest.num_calls(), 1);
+        assert!(status.num_calls() >= 1);
+        assert_eq!(publish.num_calls(), 1);
+        // record_start, record_end, mark_notified and the change's mark_synced.
+        assert_eq!(dynamo[2].num_calls(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_from_a_job_that_started_meanwhile_makes_the_round_wait() {
+        let (dynamo, mut bedrock, s3) = common();
+        bedrock.insert(0, ingest_error("ConflictException"));
+        let direct = ingestion(dynamo, bedrock, s3, vec![], IngestionMode::Auto);
+        let err = direct.run(&round(), deadline()).await.unwrap_err();
+        assert_eq!(err.error_type, "DataSourceBusy", "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_waiting_does_not_fix_falls_back_to_a_job() {
+        let (dynamo, mut bedrock, s3) = common();
+        bedrock.insert(0, ingest_error("AccessDeniedException"));
+        let direct = ingestion(dynamo, bedrock, s3, vec![], IngestionMode::Auto);
+        let outcome = direct.run(&round(), deadline()).await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                DirectOutcome::Job(JobReason::DirectCallRefused { .. })
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_data_source_without_a_completed_job_takes_a_job() {
+        let (dynamo, bedrock, s3) = common();
+        let direct = ingestion(
+            dynamo,
+            bedrock[1..].to_vec(),
+            s3,
+            vec![],
+            IngestionMode::Direct,
+        );
+        let outcome = direct.run(&round(), deadline()).await.unwrap();
+        assert!(
+            matches!(outcome, DirectOutcome::Job(JobReason::NeverSynced)),
+            "{outcome:?}"
+        );
+    }
+}
