@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use kb_autosync_core::lease::LeaseState;
+use kb_autosync_core::lease::{self, LeaseState};
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;
@@ -331,7 +331,7 @@ impl SourcesTable {
             .table_name(&self.table)
             .key("source_id", s(source.key()))
             .update_expression(update)
-            .condition_expression("active_execution = :me")
+            .condition_expression(lease::HELD_BY_ME)
             .expression_attribute_values(":me", s(execution));
         if update.contains(":empty") {
             request =
@@ -513,12 +513,8 @@ impl SourcesTable {
         source: &SourceId,
         execution: &str,
     ) -> Result<bool, AwsError> {
-        self.update_held_lease(
-            source,
-            execution,
-            "REMOVE active_execution, claimed_at_ms, snapshots",
-        )
-        .await
+        self.update_held_lease(source, execution, lease::RELEASE_LEASE)
+            .await
     }
 
     /// Stamps the end of this execution's StartIngestionJob call (whatever it answered: Bedrock

@@ -23,6 +23,16 @@ use crate::SourceId;
 /// execution): the state machine ends that execution, the holder covers what is pending.
 pub const LEASE_MOVED: &str = "LeaseMoved";
 
+/// Frees a lease: what the state machine's ReleaseLease, ReleaseFailedRound and
+/// ReleaseLeaseAfterError tasks write, and the sweep's `release_ended` (the test
+/// `the_state_machine_releases_the_lease_as_the_rust_code_does` keeps them equal).
+pub const RELEASE_LEASE: &str = "REMOVE active_execution, claimed_at_ms, snapshots";
+/// The condition of every write by the lease's holder (`:me`: the execution's name).
+pub const HELD_BY_ME: &str = "active_execution = :me";
+/// The condition of a release after a round: held, and no request counted since the pin
+/// (`:target`: the `requested_seq` pinned before the job or direct batch).
+pub const HELD_AND_NO_NEW_REQUEST: &str = "active_execution = :me AND requested_seq = :target";
+
 /// The lease item of one data source, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaseState {
