@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kb_autosync_e2e::*;
-use kb_autosync_local::observe;
+use kb_autosync_local::{invariants, observe};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_execution_stopped_by_hand_is_healed_by_the_sweep() {
@@ -45,8 +45,23 @@ async fn an_execution_stopped_by_hand_is_healed_by_the_sweep() {
         .await
         .unwrap();
 
-    // The killed round never marked its change; nothing else arrives.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // The killed round never marks its change, even once its job has ended; nothing else
+    // arrives.
+    eventually(
+        Duration::from_secs(60),
+        "the stopped round's job to end",
+        || async {
+            stack
+                .emulator()
+                .jobs()
+                .await
+                .map(|jobs| jobs.iter().all(|j| invariants::is_terminal(&j.status)))
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    // Two monitor intervals (1 s here): a live round would have marked it by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let changes = observe::changes(&stack).await.unwrap();
     assert_eq!(
         changes[0].status,
