@@ -464,7 +464,8 @@ mod tests {
         assert_eq!((reclaim.num_calls(), start.num_calls()), (1, 1));
     }
 
-    #[tokio::test]
+    // Paused time: the rechecks' sleeps pass at once (the claim's age is wall-clock time).
+    #[tokio::test(start_paused = true)]
     async fn a_fresh_claim_without_execution_sends_the_request_back() {
         let bump = bump_returning(lease(9, Some("KB-DS-r2"), 2, now()));
         let reread = reread(lease(9, Some("KB-DS-r2"), 2, now()));
