@@ -9,7 +9,7 @@ use crate::AwsError;
 
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
-    client: aws_sdk_s3::Client,
+    pub(crate) client: aws_sdk_s3::Client,
 }
 
 impl ObjectStore {

@@ -59,6 +59,9 @@ pub enum Command {
     Sync(SyncArgs),
     /// Check the deployment's setup; exits non-zero when a check fails.
     Doctor,
+    /// Compare each data source's S3 scope with its knowledge base documents: missing, stale,
+    /// orphaned and failed documents; exits 1 when they disagree.
+    Drift(DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,4 +104,17 @@ pub struct SyncArgs {
     /// Seconds to wait for the sync request to be taken up.
     #[arg(long, default_value_t = 60)]
     pub wait_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only data sources of this knowledge base.
+    #[arg(long)]
+    pub kb: Option<String>,
+    /// Only this data source.
+    #[arg(long)]
+    pub ds: Option<String>,
+    /// Keys listed per category and data source (the counts are always complete).
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
 }

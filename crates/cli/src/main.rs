@@ -40,6 +40,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Jobs(args) => commands::jobs::run(&inv, args).await,
         Command::Sync(args) => commands::sync::run(&inv, args).await,
         Command::Doctor => doctor::run(&inv).await,
+        Command::Drift(args) => commands::drift::run(&inv, args).await,
     }
 }
 

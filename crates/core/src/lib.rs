@@ -3,6 +3,7 @@
 //! - [`event`]: S3 change events in every shape users meet, normalised to [`event::ObjectChange`].
 //! - [`change`]: the tracked [`change::ChangeRecord`] and its deterministic id.
 //! - [`direct`]: direct ingestion of the changed documents, and when a round is a job instead.
+//! - [`drift`]: where an index and its S3 scope disagree (missing, stale, orphaned, failed).
 //! - [`numbering`]: change numbers reserved per batch and data source.
 //! - [`routing`]: bucket + key prefix -> knowledge base and data source.
 //! - [`resolution`]: which data source of a knowledge base a route syncs.
@@ -16,6 +17,7 @@
 
 pub mod change;
 pub mod direct;
+pub mod drift;
 pub mod event;
 pub mod handover;
 pub mod job;

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes the resolved invocation and returns the exit code.
 
 pub mod changes;
+pub mod drift;
 pub mod jobs;
 pub mod status;
 pub mod sync;

@@ -1,0 +1,186 @@
+//! `autosync drift`: does each data source's index match its S3 scope? Gathers both listings,
+//! compares them (`kb_autosync_core::drift`), renders counts and the first keys of each category.
+
+use std::collections::BTreeMap;
+
+use kb_autosync_aws::knowledge_base::KnowledgeBase;
+use kb_autosync_aws::objects::ObjectStore;
+use kb_autosync_core::drift::{compare, Drift, ScopeObject};
+use kb_autosync_core::SourceId;
+use serde::Serialize;
+
+use crate::cli::DriftArgs;
+use crate::commands::{routed_and, Invocation};
+use crate::error::CliError;
+use crate::output;
+
+#[derive(Debug, Serialize)]
+pub struct SourceDrift {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub bucket: String,
+    /// The data source's inclusion prefixes ("" for the whole bucket).
+    pub prefixes: Vec<String>,
+    pub objects: usize,
+    pub documents: usize,
+    #[serde(flatten)]
+    pub drift: Drift,
+}
+
+pub async fn run(inv: &Invocation, args: &DriftArgs) -> Result<i32, CliError> {
+    let spinner =
+        output::Spinner::start(inv.style, "listing S3 scopes and knowledge base documents");
+    let rows = gather(inv, args).await?;
+    drop(spinner);
+    if inv.json {
+        output::print_json(&rows);
+    } else {
+        render(&rows, args.limit);
+    }
+    Ok(if rows.iter().all(|r| r.drift.is_clean()) {
+        0
+    } else {
+        1
+    })
+}
+
+async fn gather(inv: &Invocation, args: &DriftArgs) -> Result<Vec<SourceDrift>, CliError> {
+    let sources: Vec<SourceId> = routed_and(inv, Vec::new())
+        .await?
+        .into_iter()
+        .filter(|s| {
+            args.kb
+                .as_deref()
+                .is_none_or(|kb| s.knowledge_base_id == kb)
+        })
+        .filter(|s| args.ds.as_deref().is_none_or(|ds| s.data_source_id == ds))
+        .collect();
+    let mut rows = Vec::with_capacity(sources.len());
+    for source in sources {
+        rows.push(source_drift(inv, &source).await?);
+    }
+    Ok(rows)
+}
+
+async fn source_drift(inv: &Invocation, source: &SourceId) -> Result<SourceDrift, CliError> {
+    let kb = KnowledgeBase::new(inv.ctx.clients.bedrock.clone());
+    let objects_store = ObjectStore::new(inv.ctx.clients.s3.clone());
+    let bedrock = |e| inv.ctx.fail("bedrock-agent", e);
+    let scope = kb
+        .data_source_scopes(&source.knowledge_base_id)
+        .await
+        .map_err(bedrock)?
+        .into_iter()
+        .find(|s| s.data_source_id == source.data_source_id)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "data source {} is not in knowledge base {} (autosync doctor says more)",
+                source.data_source_id, source.knowledge_base_id
+            ))
+        })?;
+    let bucket = scope
+        .bucket()
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Usage(format!("data source {source} is not an S3 data source")))?;
+    let prefixes = if scope.inclusion_prefixes.is_empty() {
+        vec![String::new()]
+    } else {
+        scope.inclusion_prefixes.clone()
+    };
+    // Prefixes may overlap: one entry per key.
+    let mut objects: BTreeMap<String, ScopeObject> = BTreeMap::new();
+    for prefix in &prefixes {
+        for object in objects_store
+            .list_scope(&bucket, prefix)
+            .await
+            .map_err(|e| inv.ctx.fail("s3", e))?
+        {
+            objects.insert(object.key.clone(), object);
+        }
+    }
+    let objects: Vec<ScopeObject> = objects.into_values().collect();
+    let documents = kb
+        .indexed_documents(source, &bucket)
+        .await
+        .map_err(bedrock)?;
+    Ok(SourceDrift {
+        knowledge_base_id: source.knowledge_base_id.clone(),
+        data_source_id: source.data_source_id.clone(),
+        drift: compare(&objects, &documents),
+        objects: objects.len(),
+        documents: documents.len(),
+        bucket,
+        prefixes,
+    })
+}
+
+fn render(rows: &[SourceDrift], limit: usize) {
+    if rows.is_empty() {
+        println!("no data sources: the routes name none");
+        return;
+    }
+    let mut table = output::table(&[
+        "KNOWLEDGE BASE",
+        "DATA SOURCE",
+        "S3 SCOPE",
+        "OBJECTS",
+        "DOCUMENTS",
+        "MISSING",
+        "STALE",
+        "ORPHANED",
+        "FAILED",
+    ]);
+    for row in rows {
+        table.add_row(vec![
+            row.knowledge_base_id.clone(),
+            row.data_source_id.clone(),
+            format!("s3://{}/{}", row.bucket, row.prefixes.join(",")),
+            row.objects.to_string(),
+            row.documents.to_string(),
+            row.drift.missing.len().to_string(),
+            row.drift.stale.len().to_string(),
+            row.drift.orphaned.len().to_string(),
+            row.drift.failed.len().to_string(),
+        ]);
+    }
+    println!("{table}");
+    for row in rows.iter().filter(|r| !r.drift.is_clean()) {
+        let d = &row.drift;
+        let failed: Vec<String> = d
+            .failed
+            .iter()
+            .map(|f| format!("{} ({}: {})", f.key, f.status, f.reason))
+            .collect();
+        for (category, why, keys) in [
+            ("missing", "in S3, not in the index", &d.missing),
+            (
+                "stale",
+                "changed in S3 after the document's last update",
+                &d.stale,
+            ),
+            ("orphaned", "in the index, gone from S3", &d.orphaned),
+            ("failed", "Bedrock could not index it", &failed),
+        ] {
+            if keys.is_empty() {
+                continue;
+            }
+            println!(
+                "\n{}/{} {category} ({why}): {}",
+                row.knowledge_base_id,
+                row.data_source_id,
+                keys.len()
+            );
+            for key in keys.iter().take(limit) {
+                println!("  {key}");
+            }
+            if keys.len() > limit {
+                println!("  ... and {} more", keys.len() - limit);
+            }
+        }
+    }
+    if rows.iter().any(|r| !r.drift.is_clean()) {
+        println!("\n`autosync reconcile` records the missing, stale and orphaned objects as changes and syncs them.");
+    } else {
+        println!("\nevery data source's index matches its S3 scope");
+    }
+}

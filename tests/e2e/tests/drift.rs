@@ -1,0 +1,125 @@
+//! `autosync drift` against the local stack: changes the service never saw (bucket notifications
+//! off, the most common slip) show up as missing, stale and orphaned documents, a document
+//! Bedrock failed as failed; an index equal to S3 is clean.
+
+use std::process::Command;
+use std::time::Duration;
+
+use kb_autosync_e2e::*;
+use kb_autosync_local::stack::project_root;
+use kb_autosync_local::{observe, LocalStack};
+use serde_json::{json, Value};
+
+/// Runs the built `autosync` binary against the stack; (exit code, stdout JSON or text).
+fn autosync(stack: &LocalStack, args: &[&str]) -> (i32, String) {
+    let binary = project_root().join("target/debug/autosync");
+    let output = Command::new(&binary)
+        .args(["--endpoint-url", &stack.info.moto_endpoint])
+        .args([
+            "--bedrock-endpoint-url",
+            stack.info.emulator_endpoint.as_deref().unwrap(),
+        ])
+        .args(["--region", &stack.info.region])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", binary.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = output.status.code().unwrap_or(-1);
+    assert!(code == 0 || code == 1, "autosync {args:?} exited {code}: {stderr}\n{stdout}");
+    (code, stdout)
+}
+
+fn keys(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            k.as_str()
+                .unwrap_or_else(|| k["key"].as_str().unwrap())
+                .to_string()
+        })
+        .collect()
+}
+
+async fn notifications(stack: &LocalStack, on: bool) {
+    let mut config = aws_sdk_s3::types::NotificationConfiguration::builder();
+    if on {
+        config = config.event_bridge_configuration(
+            aws_sdk_s3::types::EventBridgeConfiguration::builder().build(),
+        );
+    }
+    stack
+        .s3()
+        .put_bucket_notification_configuration()
+        .bucket(BUCKET)
+        .notification_configuration(config.build())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_finds_what_the_service_never_saw() {
+    let mut options = options("drift");
+    // Real time: S3's LastModified and the emulator's document timestamps are then comparable,
+    // as in AWS.
+    options.time_scale = 1.0;
+    options.emulator_config = Some(json!({
+        "knowledge_bases": single_source_config()["knowledge_bases"],
+        "jobs": {"starting_seconds": 1, "base_duration_seconds": 3, "per_document_seconds": 0.01, "stopping_seconds": 1}
+    }));
+    let stack = start(options).await;
+    stack
+        .emulator()
+        .fail_documents("docs/encrypted.pdf", "The file is encrypted")
+        .await
+        .unwrap();
+    for key in ["docs/a.txt", "docs/b.txt", "docs/encrypted.pdf"] {
+        put(&stack, key, "first").await;
+    }
+    settle_count(&stack, 3, Duration::from_secs(120)).await;
+    let (code, out) = autosync(&stack, &["--json", "drift"]);
+    let clean: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 1, "the failed document is drift: {out}");
+    assert_eq!(keys(&clean[0]["failed"]), vec!["docs/encrypted.pdf"]);
+    assert!(clean[0]["failed"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("encrypted"));
+    for category in ["missing", "stale", "orphaned"] {
+        assert!(keys(&clean[0][category]).is_empty(), "{category}: {out}");
+    }
+
+    // Notifications off: three changes the service never hears of.
+    notifications(&stack, false).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // S3 timestamps have 1 s precision
+    put(&stack, "docs/a.txt", "second").await;
+    put(&stack, "docs/c.txt", "new").await;
+    observe::delete_object(&stack, "docs/b.txt").await.unwrap();
+    let (code, out) = autosync(&stack, &["--json", "drift", "--kb", KB]);
+    assert_eq!(code, 1, "{out}");
+    let drift: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(drift.as_array().unwrap().len(), 1);
+    assert_eq!(keys(&drift[0]["missing"]), vec!["docs/c.txt"]);
+    assert_eq!(keys(&drift[0]["stale"]), vec!["docs/a.txt"]);
+    assert_eq!(keys(&drift[0]["orphaned"]), vec!["docs/b.txt"]);
+    assert_eq!(keys(&drift[0]["failed"]), vec!["docs/encrypted.pdf"]);
+    assert_eq!(drift[0]["objects"], 3);
+
+    let (code, table) = autosync(&stack, &["drift"]);
+    assert_eq!(code, 1);
+    for expected in [
+        "MISSING",
+        "docs/c.txt",
+        "orphaned (in the index, gone from S3): 1",
+        "autosync reconcile",
+    ] {
+        assert!(table.contains(expected), "{expected}:\n{table}");
+    }
+    notifications(&stack, true).await;
+}
