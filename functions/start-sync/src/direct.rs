@@ -27,6 +27,7 @@ use kb_autosync_core::direct::{
 use kb_autosync_core::notification::{duration_seconds, JobNotification};
 use kb_autosync_core::routing::RouteTable;
 use kb_autosync_core::start_error::{classify, ErrorClass};
+use kb_autosync_core::workflow::StartedJob;
 use kb_autosync_core::SourceId;
 
 use crate::pacer::Pacer;
@@ -56,6 +57,30 @@ pub struct PinnedRound<'a> {
     pub attempt: u32,
     pub target_seq: u64,
     pub cutoff_seq: u64,
+}
+
+impl PinnedRound<'_> {
+    /// What start-sync returns for this round: a job or a direct batch (`id`), or nothing to do
+    /// (`skipped`).
+    pub fn started(
+        &self,
+        id: &str,
+        started_at: &str,
+        method: IngestionMethod,
+        skipped: bool,
+    ) -> StartedJob {
+        StartedJob {
+            job_id: id.to_string(),
+            attempt: self.attempt,
+            client_token: self.client_token.to_string(),
+            target_seq: self.target_seq,
+            target_seq_text: self.target_seq.to_string(),
+            cutoff_seq: self.cutoff_seq,
+            started_at: started_at.to_string(),
+            skipped,
+            method,
+        }
+    }
 }
 
 /// A direct batch that ran: its id, when it started, and whether a job must follow.

@@ -1,4 +1,4 @@
-use kb_autosync_aws::knowledge_base::KnowledgeBase;
+use kb_autosync_aws::knowledge_base::{JobView, KnowledgeBase};
 use kb_autosync_aws::metadata_table::{JobStart, MetadataTable};
 use kb_autosync_aws::metrics::{Metrics, JOBS_STARTED};
 use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
@@ -43,7 +43,6 @@ impl StartSync {
         let execution = &state.input.execution_name;
         let attempt = state.next_attempt();
         let token = state.client_token(attempt);
-
         let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
             if e.is("ConditionalCheckFailedException") {
                 TaskError::lease_moved(format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
@@ -51,93 +50,111 @@ impl StartSync {
                 e.into()
             }
         })?;
-
-        if state.previous_cutoff == Some(snapshot.cutoff_seq)
-            && !self
-                .tracking
-                .has_pending_up_to(&source, snapshot.cutoff_seq)
-                .await?
-        {
-            // The round goes again because requests were counted during the previous job, but
-            // every change they announced was numbered before that job's pin: nothing to ingest.
-            tracing::info!(%source, %execution, cutoff_seq = snapshot.cutoff_seq, target_seq = snapshot.target_seq, "no change since the previous job started: releasing without a new job");
-            return Ok(StartedJob {
-                job_id: String::new(),
-                attempt,
-                client_token: token,
-                target_seq: snapshot.target_seq,
-                target_seq_text: snapshot.target_seq.to_string(),
-                cutoff_seq: snapshot.cutoff_seq,
-                started_at: kb_autosync_aws::now_rfc3339(),
-                skipped: true,
-                method: IngestionMethod::Job,
-            });
-        }
-
         let round = PinnedRound {
-            source: source.clone(),
+            source,
             execution,
             client_token: &token,
             attempt,
             target_seq: snapshot.target_seq,
             cutoff_seq: snapshot.cutoff_seq,
         };
+        if self.nothing_new(&state, &round).await? {
+            return Ok(round.started(
+                "",
+                &kb_autosync_aws::now_rfc3339(),
+                IngestionMethod::Job,
+                true,
+            ));
+        }
         match self.direct.run(&round, deadline).await? {
             DirectOutcome::Done {
                 batch_id,
                 started_at,
-            } => {
-                return Ok(StartedJob {
-                    job_id: batch_id,
-                    attempt,
-                    client_token: token.clone(),
-                    target_seq: snapshot.target_seq,
-                    target_seq_text: snapshot.target_seq.to_string(),
-                    cutoff_seq: snapshot.cutoff_seq,
-                    started_at,
-                    skipped: false,
-                    method: IngestionMethod::Direct,
-                })
-            }
+            } => return Ok(round.started(&batch_id, &started_at, IngestionMethod::Direct, false)),
             DirectOutcome::Job(reason) => {
-                tracing::info!(%source, %execution, cutoff_seq = snapshot.cutoff_seq, %reason, "this round takes an ingestion job")
+                tracing::info!(source = %round.source, execution, cutoff_seq = round.cutoff_seq, %reason, "this round takes an ingestion job")
             }
         }
+        self.take_slot(&round).await?;
+        let job = self.start_job(&round).await?;
+        self.jobs
+            .record_start(&JobStart {
+                job_id: &job.job_id,
+                source: &round.source,
+                status: &job.status,
+                started_at: &job.started_at,
+                execution_name: execution,
+                attempt,
+                client_token: &token,
+                target_seq: round.target_seq,
+                cutoff_seq: round.cutoff_seq,
+                method: IngestionMethod::Job,
+            })
+            .await?;
+        self.metrics.count(JOBS_STARTED, 1, &round.source);
+        tracing::info!(source = %round.source, execution, job_id = %job.job_id, attempt, target_seq = round.target_seq, cutoff_seq = round.cutoff_seq, "ingestion job started");
+        Ok(round.started(&job.job_id, &job.started_at, IngestionMethod::Job, false))
+    }
 
+    /// The round goes again because requests were counted during the previous job, but every
+    /// change they announced was numbered before that job's pin: nothing to ingest.
+    async fn nothing_new(
+        &self,
+        state: &WorkflowState,
+        round: &PinnedRound<'_>,
+    ) -> Result<bool, TaskError> {
+        if state.previous_cutoff != Some(round.cutoff_seq)
+            || self
+                .tracking
+                .has_pending_up_to(&round.source, round.cutoff_seq)
+                .await?
+        {
+            return Ok(false);
+        }
+        tracing::info!(source = %round.source, execution = round.execution, cutoff_seq = round.cutoff_seq, target_seq = round.target_seq, "no change since the previous job started: releasing without a new job");
+        Ok(true)
+    }
+
+    /// The knowledge base's job slot: one job per knowledge base, the account limit and the
+    /// start rate, across every execution of the stack.
+    async fn take_slot(&self, round: &PinnedRound<'_>) -> Result<(), TaskError> {
         let now = kb_autosync_aws::now_ms();
-        match self
+        let outcome = self
             .sources
             .acquire_slot(
-                &source,
-                execution,
+                &round.source,
+                round.execution,
                 now,
                 self.quota.max_concurrent_jobs_per_account,
                 self.quota.start_min_interval_ms,
                 self.start_in_flight_ms,
             )
-            .await?
-        {
-            SlotOutcome::Acquired => {}
-            SlotOutcome::Busy(slots) => {
-                let holders: Vec<String> = slots
-                    .holders
-                    .iter()
-                    .map(|h| format!("{} ({})", h.knowledge_base_id, h.execution_name))
-                    .collect();
-                return Err(TaskError::new(
-                    ErrorClass::Busy,
-                    format!("job slot for {source} not available: held [{}], account limit {}, last start {:?} ms ago", holders.join(", "), self.quota.max_concurrent_jobs_per_account, slots.last_start_ms.map(|t| now - t)),
-                ));
-            }
-        }
+            .await?;
+        let SlotOutcome::Busy(slots) = outcome else {
+            return Ok(());
+        };
+        let holders: Vec<String> = slots
+            .holders
+            .iter()
+            .map(|h| format!("{} ({})", h.knowledge_base_id, h.execution_name))
+            .collect();
+        Err(TaskError::new(
+            ErrorClass::Busy,
+            format!("job slot for {} not available: held [{}], account limit {}, last start {:?} ms ago", round.source, holders.join(", "), self.quota.max_concurrent_jobs_per_account, slots.last_start_ms.map(|t| now - t)),
+        ))
+    }
 
+    /// StartIngestionJob with the round's client token; the slot is given back when Bedrock
+    /// refuses for a reason other than throttling (the retry takes it again then).
+    async fn start_job(&self, round: &PinnedRound<'_>) -> Result<JobView, TaskError> {
+        let (source, execution) = (&round.source, round.execution);
         let description = format!(
-            "kb-autosync {execution} attempt {attempt}: changes up to #{}",
-            snapshot.cutoff_seq
+            "kb-autosync {execution} attempt {}: changes up to #{}",
+            round.attempt, round.cutoff_seq
         );
         let started = self
             .knowledge_base
-            .start_job(&source, &token, &description)
+            .start_job(source, round.client_token, &description)
             .await;
         if started.is_ok() {
             kb_autosync_aws::crash_point!("start-sync/after-start-ingestion-job");
@@ -149,47 +166,18 @@ impl StartSync {
                 kb_autosync_aws::now_ms(),
             )
             .await?;
-        let job = match started {
-            Ok(job) => job,
+        match started {
+            Ok(job) => Ok(job),
             Err(err) => {
-                // Keep the slot on throttling (the retry takes it again); give it back otherwise.
                 if err.class != ErrorClass::Throttled {
                     self.sources
                         .release_slot(&source.knowledge_base_id, execution)
                         .await?;
                 }
                 tracing::warn!(%source, %execution, class = ?err.class, error = %err, "StartIngestionJob refused");
-                return Err(TaskError::new(err.class, err.to_string()));
+                Err(TaskError::new(err.class, err.to_string()))
             }
-        };
-
-        self.jobs
-            .record_start(&JobStart {
-                job_id: &job.job_id,
-                source: &source,
-                status: &job.status,
-                started_at: &job.started_at,
-                execution_name: execution,
-                attempt,
-                client_token: &token,
-                target_seq: snapshot.target_seq,
-                cutoff_seq: snapshot.cutoff_seq,
-                method: IngestionMethod::Job,
-            })
-            .await?;
-        self.metrics.count(JOBS_STARTED, 1, &source);
-        tracing::info!(%source, %execution, job_id = %job.job_id, attempt, target_seq = snapshot.target_seq, cutoff_seq = snapshot.cutoff_seq, "ingestion job started");
-        Ok(StartedJob {
-            job_id: job.job_id,
-            attempt,
-            client_token: token,
-            target_seq: snapshot.target_seq,
-            target_seq_text: snapshot.target_seq.to_string(),
-            cutoff_seq: snapshot.cutoff_seq,
-            started_at: job.started_at,
-            skipped: false,
-            method: IngestionMethod::Job,
-        })
+        }
     }
 }
 
