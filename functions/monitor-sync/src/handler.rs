@@ -137,70 +137,15 @@ impl MonitorSync {
     ) -> Result<(), TaskError> {
         let source = state.input.source();
         let execution = &state.input.execution_name;
-        let covered = self.tracking.pending_up_to(&source, job.cutoff_seq).await?;
         let will_retry = matches!(next, NextStep::Retry { .. });
         let ended_at = kb_autosync_aws::now_rfc3339();
         // A job that will be retried marks nothing: its changes wait for the next attempt.
-        let (mut processed, mut failed) = (0u64, 0u64);
-        if !will_retry {
-            let total = self
-                .jobs
-                .covered_change_count(&job.job_id, covered.len() as u64)
-                .await?;
-            if *status == JobStatus::Complete {
-                let documents = self.failed_documents(&source, &covered, view).await?;
-                let tracking = &self.tracking;
-                let (documents, ended_at) = (&documents, &ended_at);
-                failed = mark_all(&covered, |change| async move {
-                    let uri = format!("s3://{}/{}", change.bucket, change.key);
-                    Ok(match documents.get(&uri) {
-                        Some(reason) => {
-                            tracking
-                                .mark_failed(
-                                    &change.change_id,
-                                    Some((&job.job_id, IngestionMethod::Job)),
-                                    reason,
-                                )
-                                .await?;
-                            Decision::Failed
-                        }
-                        None => {
-                            tracking
-                                .mark_synced(
-                                    &change.change_id,
-                                    &job.job_id,
-                                    ended_at,
-                                    IngestionMethod::Job,
-                                )
-                                .await?;
-                            Decision::Synced
-                        }
-                    })
-                })
-                .await?;
-                processed = total.saturating_sub(failed);
-            } else {
-                let reason = format!(
-                    "ingestion job {} ended {} after {} attempt(s): {}",
-                    job.job_id,
-                    status.as_str(),
-                    job.attempt,
-                    view.failure_reasons.join("; ")
-                );
-                let (tracking, reason) = (&self.tracking, &reason);
-                failed = mark_all(&covered, |change| async move {
-                    tracking
-                        .mark_failed(
-                            &change.change_id,
-                            Some((&job.job_id, IngestionMethod::Job)),
-                            reason,
-                        )
-                        .await?;
-                    Ok(Decision::Failed)
-                })
-                .await?;
-            }
-        }
+        let (processed, failed) = if will_retry {
+            (0, 0)
+        } else {
+            self.mark_covered(&source, job, view, status, &ended_at)
+                .await?
+        };
         let statistics_json = view.statistics.to_string();
         self.jobs
             .record_end(&JobEnd {
@@ -225,34 +170,98 @@ impl MonitorSync {
         self.metrics.count(metric, 1, &source);
         self.emit_pending_age(&source).await;
         tracing::info!(%source, %execution, job_id = %job.job_id, status = status.as_str(), processed, failed, will_retry, max_attempts = policy.max_attempts, "ingestion job finished");
-
-        if !self.jobs.is_notified(&job.job_id).await? {
-            let notification = JobNotification {
-                knowledge_base_id: source.knowledge_base_id.clone(),
-                data_source_id: source.data_source_id.clone(),
-                job_id: job.job_id.clone(),
-                status: status.as_str().to_string(),
-                statistics: view.statistics.clone(),
-                processed_changes: processed,
-                failed_changes: failed,
-                failure_reasons: view.failure_reasons.clone(),
-                started_at: Some(view.started_at.clone()),
-                ended_at: Some(view.updated_at.clone()),
-                duration_seconds: duration_seconds(Some(&view.started_at), Some(&view.updated_at)),
-                attempt: job.attempt,
-                will_retry,
-                execution_name: execution.clone(),
-                ingestion_method: IngestionMethod::Job,
-            };
-            self.notifier
-                .publish(
-                    &notification.subject(),
-                    &serde_json::to_value(&notification).unwrap_or_default(),
-                )
-                .await?;
-            self.jobs.mark_notified(&job.job_id, &ended_at).await?;
+        if self.jobs.is_notified(&job.job_id).await? {
+            return Ok(());
         }
+        let notification = JobNotification {
+            knowledge_base_id: source.knowledge_base_id.clone(),
+            data_source_id: source.data_source_id.clone(),
+            job_id: job.job_id.clone(),
+            status: status.as_str().to_string(),
+            statistics: view.statistics.clone(),
+            processed_changes: processed,
+            failed_changes: failed,
+            failure_reasons: view.failure_reasons.clone(),
+            started_at: Some(view.started_at.clone()),
+            ended_at: Some(view.updated_at.clone()),
+            duration_seconds: duration_seconds(Some(&view.started_at), Some(&view.updated_at)),
+            attempt: job.attempt,
+            will_retry,
+            execution_name: execution.clone(),
+            ingestion_method: IngestionMethod::Job,
+        };
+        self.notifier
+            .publish(
+                &notification.subject(),
+                &serde_json::to_value(&notification).unwrap_or_default(),
+            )
+            .await?;
+        self.jobs.mark_notified(&job.job_id, &ended_at).await?;
         Ok(())
+    }
+
+    /// Marks every change the ended job covered and returns (synced, failed): SYNCED, or FAILED
+    /// where Bedrock failed its document, for a COMPLETE job; all FAILED for a FAILED or
+    /// STOPPED one on its last attempt. See `finish` for why the totals are exact.
+    async fn mark_covered(
+        &self,
+        source: &SourceId,
+        job: &StartedJob,
+        view: &JobView,
+        status: &JobStatus,
+        ended_at: &str,
+    ) -> Result<(u64, u64), TaskError> {
+        let covered = self.tracking.pending_up_to(source, job.cutoff_seq).await?;
+        let total = self
+            .jobs
+            .covered_change_count(&job.job_id, covered.len() as u64)
+            .await?;
+        let tracking = &self.tracking;
+        let method = Some((job.job_id.as_str(), IngestionMethod::Job));
+        if *status != JobStatus::Complete {
+            let reason = format!(
+                "ingestion job {} ended {} after {} attempt(s): {}",
+                job.job_id,
+                status.as_str(),
+                job.attempt,
+                view.failure_reasons.join("; ")
+            );
+            let reason = &reason;
+            let failed = mark_all(&covered, |change| async move {
+                tracking
+                    .mark_failed(&change.change_id, method, reason)
+                    .await?;
+                Ok(Decision::Failed)
+            })
+            .await?;
+            return Ok((0, failed));
+        }
+        let documents = self.failed_documents(source, &covered, view).await?;
+        let documents = &documents;
+        let failed = mark_all(&covered, |change| async move {
+            let uri = format!("s3://{}/{}", change.bucket, change.key);
+            Ok(match documents.get(&uri) {
+                Some(reason) => {
+                    tracking
+                        .mark_failed(&change.change_id, method, reason)
+                        .await?;
+                    Decision::Failed
+                }
+                None => {
+                    tracking
+                        .mark_synced(
+                            &change.change_id,
+                            &job.job_id,
+                            ended_at,
+                            IngestionMethod::Job,
+                        )
+                        .await?;
+                    Decision::Synced
+                }
+            })
+        })
+        .await?;
+        Ok((total.saturating_sub(failed), failed))
     }
 
     /// Documents of created/overwritten changes that Bedrock reports as FAILED, by S3 URI.
