@@ -24,9 +24,31 @@ impl CheckQuota {
     pub async fn handle(&self, state: WorkflowState) -> Result<QuotaDecision, TaskError> {
         let source = state.input.source();
         let me = &state.input.execution_name;
+        let seen = self.observe(&source, me).await?;
+        let decision = self
+            .quota
+            .decide(&seen, state.input.settings.quota_wait_seconds);
+        match &decision {
+            QuotaDecision::Proceed => {
+                tracing::info!(%source, execution = %me, "quota allows a job now")
+            }
+            QuotaDecision::Wait {
+                wait_seconds,
+                reason,
+            } => {
+                tracing::info!(%source, execution = %me, wait_seconds, %reason, "waiting for quota")
+            }
+        }
+        Ok(decision)
+    }
+
+    /// Jobs running on the data source, its knowledge base and every data source the stack
+    /// manages; the job slots of this stack (freeing those of executions that are gone); the
+    /// last start.
+    async fn observe(&self, source: &SourceId, me: &str) -> Result<QuotaObservation, TaskError> {
         let mut seen = QuotaObservation {
-            data_source_jobs: self.knowledge_base.running_jobs(&source).await?,
-            direct_expected: self.direct_expected(&source).await?,
+            data_source_jobs: self.knowledge_base.running_jobs(source).await?,
+            direct_expected: self.direct_expected(source).await?,
             ..Default::default()
         };
         // Jobs on the other data sources of the knowledge base, ours or started elsewhere.
@@ -55,7 +77,7 @@ impl CheckQuota {
         // are freed here, so a killed execution never blocks a knowledge base for good.
         let slots = self.sources.read_slots().await?;
         for holder in &slots.holders {
-            if &holder.execution_name == me {
+            if holder.execution_name == me {
                 continue;
             }
             if self.executions.state(&holder.execution_name).await? != ExecutionState::Running {
@@ -75,21 +97,7 @@ impl CheckQuota {
         seen.since_last_start_ms = slots
             .last_start_ms
             .map(|at| (kb_autosync_aws::now_ms() - at).max(0));
-        let decision = self
-            .quota
-            .decide(&seen, state.input.settings.quota_wait_seconds);
-        match &decision {
-            QuotaDecision::Proceed => {
-                tracing::info!(%source, execution = %me, "quota allows a job now")
-            }
-            QuotaDecision::Wait {
-                wait_seconds,
-                reason,
-            } => {
-                tracing::info!(%source, execution = %me, wait_seconds, %reason, "waiting for quota")
-            }
-        }
-        Ok(decision)
+        Ok(seen)
     }
 
     /// Whether start-sync will most likely take the direct way (see `kb_autosync_core::direct`):
