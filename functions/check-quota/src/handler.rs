@@ -117,3 +117,260 @@ impl CheckQuota {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! What check-quota decides from what the account shows (mocked AWS answers, matched by
+    //! operation and data source, not by expression wording).
+
+    use std::collections::HashMap;
+
+    use aws_sdk_bedrockagent::operation::list_data_sources::ListDataSourcesOutput;
+    use aws_sdk_bedrockagent::operation::list_ingestion_jobs::ListIngestionJobsOutput;
+    use aws_sdk_bedrockagent::types::{
+        DataSourceStatus, DataSourceSummary, IngestionJobStatus, IngestionJobSummary,
+    };
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    use aws_sdk_dynamodb::operation::scan::ScanOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_sdk_sfn::operation::describe_execution::{
+        DescribeExecutionError, DescribeExecutionOutput,
+    };
+    use aws_sdk_sfn::types::ExecutionStatus;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+
+    fn state() -> WorkflowState {
+        serde_json::from_value(serde_json::json!({
+            "knowledge_base_id": "KB", "data_source_id": "DS", "round": 2, "execution_name": "KB-DS-r2", "source_key": "KB#DS",
+            "settings": {"monitor_interval_seconds": 1, "quota_wait_seconds": 7, "max_job_attempts": 2, "retry_backoff_seconds": 1}
+        }))
+        .unwrap()
+    }
+
+    fn job(status: IngestionJobStatus) -> IngestionJobSummary {
+        IngestionJobSummary::builder()
+            .knowledge_base_id("KB")
+            .data_source_id("DS")
+            .ingestion_job_id(if status == IngestionJobStatus::Complete {
+                "FIRST"
+            } else {
+                "CONSOLE1"
+            })
+            .status(status)
+            .started_at(DateTime::from_secs(0))
+            .updated_at(DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    }
+
+    /// The data source's jobs: `running` (a console job) and whether one ever COMPLETED.
+    fn bedrock(running: bool, synced: bool) -> Vec<Rule> {
+        let jobs =
+            mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs).then_output(move || {
+                ListIngestionJobsOutput::builder()
+                    .set_ingestion_job_summaries(Some(vec![]))
+                    .build()
+                    .unwrap()
+            });
+        let completed = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.values().iter().any(|v| v == "COMPLETE"))
+            })
+            .then_output(move || {
+                let jobs = if synced {
+                    vec![job(IngestionJobStatus::Complete)]
+                } else {
+                    vec![]
+                };
+                ListIngestionJobsOutput::builder()
+                    .set_ingestion_job_summaries(Some(jobs))
+                    .build()
+                    .unwrap()
+            });
+        let in_progress = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.values().iter().any(|v| v == "IN_PROGRESS"))
+            })
+            .then_output(move || {
+                let jobs = if running {
+                    vec![job(IngestionJobStatus::InProgress)]
+                } else {
+                    vec![]
+                };
+                ListIngestionJobsOutput::builder()
+                    .set_ingestion_job_summaries(Some(jobs))
+                    .build()
+                    .unwrap()
+            });
+        let data_sources =
+            mock!(aws_sdk_bedrockagent::Client::list_data_sources).then_output(|| {
+                let only = DataSourceSummary::builder()
+                    .knowledge_base_id("KB")
+                    .data_source_id("DS")
+                    .name("docs")
+                    .status(DataSourceStatus::Available)
+                    .updated_at(DateTime::from_secs(0))
+                    .build()
+                    .unwrap();
+                ListDataSourcesOutput::builder()
+                    .data_source_summaries(only)
+                    .build()
+                    .unwrap()
+            });
+        vec![completed, in_progress, jobs, data_sources]
+    }
+
+    /// The SLOTS item: `holders` as (knowledge base, execution).
+    fn slots(holders: &'static [(&'static str, &'static str)]) -> Rule {
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(move || {
+            let holders = holders
+                .iter()
+                .map(|(kb, execution)| {
+                    let holder = HashMap::from([
+                        (
+                            "execution".to_string(),
+                            AttributeValue::S(execution.to_string()),
+                        ),
+                        (
+                            "data_source_id".to_string(),
+                            AttributeValue::S("DSX".into()),
+                        ),
+                        ("since_ms".to_string(), AttributeValue::N("1".into())),
+                    ]);
+                    (kb.to_string(), AttributeValue::M(holder))
+                })
+                .collect();
+            GetItemOutput::builder()
+                .item("holders", AttributeValue::M(holders))
+                .build()
+        })
+    }
+
+    struct Checked {
+        decision: QuotaDecision,
+        freed: Rule,
+    }
+
+    /// `ended`: executions DescribeExecution does not find; every other one is running.
+    async fn check(
+        mode: &str,
+        holders: &'static [(&'static str, &'static str)],
+        ended: &'static [&'static str],
+        running_console_job: bool,
+    ) -> Checked {
+        let freed = mock!(aws_sdk_dynamodb::Client::update_item)
+            .then_output(|| UpdateItemOutput::builder().build());
+        let scan =
+            mock!(aws_sdk_dynamodb::Client::scan).then_output(|| ScanOutput::builder().build());
+        let pending = mock!(aws_sdk_dynamodb::Client::query)
+            .then_output(|| QueryOutput::builder().count(1).build());
+        let dynamo = [slots(holders), freed.clone(), scan, pending];
+        let describe = mock!(aws_sdk_sfn::Client::describe_execution)
+            .match_requests(move |r| {
+                !ended
+                    .iter()
+                    .any(|e| r.execution_arn().is_some_and(|a| a.ends_with(e)))
+            })
+            .then_output(|| {
+                DescribeExecutionOutput::builder()
+                    .execution_arn("arn")
+                    .state_machine_arn("arn")
+                    .status(ExecutionStatus::Running)
+                    .start_date(DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            });
+        let gone = mock!(aws_sdk_sfn::Client::describe_execution).then_error(|| {
+            DescribeExecutionError::ExecutionDoesNotExist(
+                aws_sdk_sfn::types::error::ExecutionDoesNotExist::builder()
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("ExecutionDoesNotExist")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let dynamo = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &dynamo);
+        let handler = CheckQuota {
+            knowledge_base: KnowledgeBase::new(mock_client!(
+                aws_sdk_bedrockagent,
+                RuleMode::MatchAny,
+                &bedrock(running_console_job, true)
+            )),
+            sources: SourcesTable::new(dynamo.clone(), "sources"),
+            executions: Executions::new(
+                mock_client!(aws_sdk_sfn, RuleMode::MatchAny, &[describe, gone]),
+                "arn:aws:states:us-east-1:1:stateMachine:sync",
+            ),
+            quota: IngestionQuota {
+                max_concurrent_jobs_per_account: 2,
+                start_min_interval_ms: 0,
+            },
+            tracking: TrackingTable::new(dynamo, "tracking"),
+            routes: RouteTable::from_json(&format!(
+                r#"[{{"bucket":"b","knowledge_base_id":"KB","data_source_id":"DS","ingestion_mode":"{mode}"}}]"#
+            ))
+            .unwrap(),
+            direct: DirectSettings::default(),
+        };
+        Checked {
+            decision: handler.handle(state()).await.unwrap(),
+            freed,
+        }
+    }
+
+    fn reason(decision: &QuotaDecision) -> &str {
+        match decision {
+            QuotaDecision::Wait { reason, .. } => reason,
+            QuotaDecision::Proceed => panic!("expected a wait"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_console_job_on_the_data_source_makes_the_round_wait() {
+        let checked = check("job", &[], &[], true).await;
+        assert!(
+            reason(&checked.decision).contains("CONSOLE1"),
+            "{:?}",
+            checked.decision
+        );
+        assert!(matches!(
+            checked.decision,
+            QuotaDecision::Wait {
+                wait_seconds: 7,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_slot_of_an_execution_that_is_gone_is_freed_and_the_round_proceeds() {
+        let checked = check("job", &[("KB", "KB-DS-r1")], &["KB-DS-r1"], false).await;
+        assert_eq!(checked.decision, QuotaDecision::Proceed);
+        assert_eq!(checked.freed.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_account_holds_a_job_round_but_not_one_that_goes_direct() {
+        let holders: &[(&str, &str)] = &[("KB2", "KB2-DS-r1"), ("KB3", "KB3-DS-r4")];
+        let job = check("job", holders, &[], false).await;
+        assert!(
+            reason(&job.decision).contains("account busy"),
+            "{:?}",
+            job.decision
+        );
+        let direct = check("auto", holders, &[], false).await;
+        assert_eq!(direct.decision, QuotaDecision::Proceed);
+        assert_eq!(direct.freed.num_calls(), 0);
+    }
+}
