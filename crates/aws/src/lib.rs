@@ -14,6 +14,7 @@ pub mod metadata_table;
 pub mod metrics;
 pub mod notifier;
 pub mod objects;
+pub mod reconciler;
 pub mod route_resolution;
 pub mod scope_listing;
 pub mod sources_table;

@@ -62,6 +62,9 @@ pub enum Command {
     /// Compare each data source's S3 scope with its knowledge base documents: missing, stale,
     /// orphaned and failed documents; exits 1 when they disagree.
     Drift(DriftArgs),
+    /// Record what `drift` finds (missing, stale, orphaned) as changes and sync them; running it
+    /// twice records nothing new.
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,4 +120,14 @@ pub struct DriftArgs {
     /// Keys listed per category and data source (the counts are always complete).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Only data sources of this knowledge base.
+    #[arg(long)]
+    pub kb: Option<String>,
+    /// Only this data source.
+    #[arg(long)]
+    pub ds: Option<String>,
 }

@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Sync(args) => commands::sync::run(&inv, args).await,
         Command::Doctor => doctor::run(&inv).await,
         Command::Drift(args) => commands::drift::run(&inv, args).await,
+        Command::Reconcile(args) => commands::reconcile::run(&inv, args).await,
     }
 }
 

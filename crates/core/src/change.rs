@@ -79,6 +79,7 @@ pub fn change_id(change: &ObjectChange) -> String {
         match change.source {
             crate::event::EventSource::EventBridge => "eventbridge",
             crate::event::EventSource::S3Notification => "s3",
+            crate::event::EventSource::Reconcile => "reconcile",
         },
         change.event_id.as_deref().unwrap_or(""),
         &change.event_name,

@@ -4,6 +4,7 @@
 //! - [`change`]: the tracked [`change::ChangeRecord`] and its deterministic id.
 //! - [`direct`]: direct ingestion of the changed documents, and when a round is a job instead.
 //! - [`drift`]: where an index and its S3 scope disagree (missing, stale, orphaned, failed).
+//! - [`reconcile`]: the changes that repair a drift.
 //! - [`numbering`]: change numbers reserved per batch and data source.
 //! - [`routing`]: bucket + key prefix -> knowledge base and data source.
 //! - [`resolution`]: which data source of a knowledge base a route syncs.
@@ -25,6 +26,7 @@ pub mod lease;
 pub mod notification;
 pub mod numbering;
 pub mod quota;
+pub mod reconcile;
 pub mod resolution;
 pub mod routing;
 pub mod start_error;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
 use kb_autosync_aws::objects::ObjectStore;
-use kb_autosync_core::drift::{compare, Drift, ScopeObject};
+use kb_autosync_core::drift::{compare, Drift, IndexedDocument, ScopeObject};
 use kb_autosync_core::SourceId;
 use serde::Serialize;
 
@@ -62,9 +62,17 @@ async fn gather(inv: &Invocation, args: &DriftArgs) -> Result<Vec<SourceDrift>, 
     Ok(rows)
 }
 
-async fn source_drift(inv: &Invocation, source: &SourceId) -> Result<SourceDrift, CliError> {
+/// A data source's two listings: its S3 scope and its documents in the knowledge base.
+pub struct Listing {
+    pub bucket: String,
+    pub prefixes: Vec<String>,
+    pub objects: Vec<ScopeObject>,
+    pub documents: Vec<IndexedDocument>,
+}
+
+pub async fn list(inv: &Invocation, source: &SourceId) -> Result<Listing, CliError> {
     let kb = KnowledgeBase::new(inv.ctx.clients.bedrock.clone());
-    let objects_store = ObjectStore::new(inv.ctx.clients.s3.clone());
+    let store = ObjectStore::new(inv.ctx.clients.s3.clone());
     let bedrock = |e| inv.ctx.fail("bedrock-agent", e);
     let scope = kb
         .data_source_scopes(&source.knowledge_base_id)
@@ -90,7 +98,7 @@ async fn source_drift(inv: &Invocation, source: &SourceId) -> Result<SourceDrift
     // Prefixes may overlap: one entry per key.
     let mut objects: BTreeMap<String, ScopeObject> = BTreeMap::new();
     for prefix in &prefixes {
-        for object in objects_store
+        for object in store
             .list_scope(&bucket, prefix)
             .await
             .map_err(|e| inv.ctx.fail("s3", e))?
@@ -98,19 +106,28 @@ async fn source_drift(inv: &Invocation, source: &SourceId) -> Result<SourceDrift
             objects.insert(object.key.clone(), object);
         }
     }
-    let objects: Vec<ScopeObject> = objects.into_values().collect();
     let documents = kb
         .indexed_documents(source, &bucket)
         .await
         .map_err(bedrock)?;
+    Ok(Listing {
+        objects: objects.into_values().collect(),
+        documents,
+        bucket,
+        prefixes,
+    })
+}
+
+async fn source_drift(inv: &Invocation, source: &SourceId) -> Result<SourceDrift, CliError> {
+    let listing = list(inv, source).await?;
     Ok(SourceDrift {
         knowledge_base_id: source.knowledge_base_id.clone(),
         data_source_id: source.data_source_id.clone(),
-        drift: compare(&objects, &documents),
-        objects: objects.len(),
-        documents: documents.len(),
-        bucket,
-        prefixes,
+        drift: compare(&listing.objects, &listing.documents),
+        objects: listing.objects.len(),
+        documents: listing.documents.len(),
+        bucket: listing.bucket,
+        prefixes: listing.prefixes,
     })
 }
 

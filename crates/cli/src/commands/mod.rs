@@ -3,6 +3,7 @@
 pub mod changes;
 pub mod drift;
 pub mod jobs;
+pub mod reconcile;
 pub mod status;
 pub mod sync;
 

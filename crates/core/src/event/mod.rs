@@ -58,6 +58,9 @@ pub enum DeleteKind {
 pub enum EventSource {
     EventBridge,
     S3Notification,
+    /// Not an S3 event: a drift check (`autosync reconcile`, the scheduled check) found the
+    /// index and S3 disagreeing about the object.
+    Reconcile,
 }
 
 /// One S3 object change, normalised from whichever event shape carried it.

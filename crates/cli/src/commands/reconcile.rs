@@ -1,0 +1,115 @@
+//! `autosync reconcile`: records what `autosync drift` finds (missing, stale, orphaned) as
+//! changes with `origin` = `reconcile` and requests their sync through the sync queue, so the
+//! lease protocol and the ingestion mode decide job or direct. Idempotent: a second run records
+//! nothing new for the same object versions.
+
+use kb_autosync_aws::reconciler::{Reconciler, Recorded};
+use kb_autosync_aws::sources_table::SourcesTable;
+use kb_autosync_aws::sync_queue::SyncQueue;
+use kb_autosync_aws::tracking_table::TrackingTable;
+use kb_autosync_core::drift::compare;
+use kb_autosync_core::reconcile;
+use serde::Serialize;
+
+use crate::cli::ReconcileArgs;
+use crate::commands::drift::{list, selected_sources};
+use crate::commands::Invocation;
+use crate::error::CliError;
+use crate::output;
+
+#[derive(Debug, Serialize)]
+pub struct SourceReconcile {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub missing: usize,
+    pub stale: usize,
+    pub orphaned: usize,
+    /// Failed documents are left alone: ingesting them again fails the same way.
+    pub failed: usize,
+    #[serde(flatten)]
+    pub recorded: Recorded,
+}
+
+pub async fn run(inv: &Invocation, args: &ReconcileArgs) -> Result<i32, CliError> {
+    let spinner = output::Spinner::start(inv.style, "comparing S3 with the knowledge bases");
+    let reconciler = Reconciler {
+        tracking: TrackingTable::new(
+            inv.ctx.clients.dynamodb.clone(),
+            inv.deployment.output("TrackingTableName")?,
+        ),
+        sources: SourcesTable::new(
+            inv.ctx.clients.dynamodb.clone(),
+            inv.deployment.output("SourcesTableName")?,
+        ),
+        // No delay: the changes are already late.
+        queue: SyncQueue::new(
+            inv.ctx.clients.sqs.clone(),
+            inv.deployment.output("SyncQueueUrl")?,
+            0,
+        ),
+        retention_days: inv
+            .deployment
+            .parameters
+            .get("RetentionDays")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(30),
+    };
+    let mut rows = Vec::new();
+    for source in selected_sources(inv, args.kb.as_deref(), args.ds.as_deref()).await? {
+        let listing = list(inv, &source).await?;
+        let drift = compare(&listing.objects, &listing.documents);
+        let changes = reconcile::changes(
+            &drift,
+            &listing.bucket,
+            &listing.objects,
+            &listing.documents,
+        );
+        let recorded = reconciler
+            .record(&source, &changes)
+            .await
+            .map_err(|e| inv.ctx.fail("dynamodb", e))?;
+        rows.push(SourceReconcile {
+            knowledge_base_id: source.knowledge_base_id.clone(),
+            data_source_id: source.data_source_id.clone(),
+            missing: drift.missing.len(),
+            stale: drift.stale.len(),
+            orphaned: drift.orphaned.len(),
+            failed: drift.failed.len(),
+            recorded,
+        });
+    }
+    drop(spinner);
+    if inv.json {
+        output::print_json(&rows);
+    } else {
+        render(&rows);
+    }
+    Ok(0)
+}
+
+fn render(rows: &[SourceReconcile]) {
+    let mut table = output::table(&[
+        "KNOWLEDGE BASE",
+        "DATA SOURCE",
+        "MISSING",
+        "STALE",
+        "ORPHANED",
+        "RECORDED",
+        "ALREADY RECORDED",
+        "FAILED (LEFT ALONE)",
+    ]);
+    for row in rows {
+        table.add_row(vec![
+            row.knowledge_base_id.clone(),
+            row.data_source_id.clone(),
+            row.missing.to_string(),
+            row.stale.to_string(),
+            row.orphaned.to_string(),
+            row.recorded.recorded.to_string(),
+            row.recorded.already_recorded.to_string(),
+            row.failed.to_string(),
+        ]);
+    }
+    println!("{table}");
+    println!("\nthe recorded changes sync like any other: `autosync changes` follows them, `autosync drift` shows what is left");
+}
