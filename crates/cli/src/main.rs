@@ -35,11 +35,12 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         json: cli.json,
     };
     match &cli.command {
-        Command::Status => commands::status::run(&inv).await,
+        Command::Status(args) => commands::status::run(&inv, args).await,
         Command::Changes(args) => commands::changes::run(&inv, args).await,
         Command::Jobs(args) => commands::jobs::run(&inv, args).await,
         Command::Sync(args) => commands::sync::run(&inv, args).await,
         Command::Doctor => doctor::run(&inv).await,
+        Command::Canary(args) => commands::canary::run(&inv, args).await,
     }
 }
 
