@@ -70,20 +70,20 @@ impl Stage {
         }
     }
 
-    /// What has to happen for the stage to pass.
+    /// What has to be seen for the stage to pass.
     pub fn meaning(self) -> &'static str {
         match self {
-            Self::KnowledgeBase => "the knowledge base and its data source exist",
-            Self::Uploaded => "the canary object is written to S3",
-            Self::Recorded => "the upload is recorded as a change in the tracking table",
-            Self::SyncRequested => "a sync request is counted on the data source's lease",
-            Self::Execution => "a state machine execution holds the data source's lease",
-            Self::Covered => "the change is SYNCED by an ingestion job or a direct batch",
-            Self::Indexed => "the document is INDEXED in the knowledge base",
-            Self::Deleted => "the canary object is deleted from S3",
-            Self::DeleteRecorded => "the delete is recorded as a change in the tracking table",
-            Self::DeleteCovered => "the delete is SYNCED by an ingestion job or a direct batch",
-            Self::Removed => "the document is gone from the knowledge base",
+            Self::KnowledgeBase => "the knowledge base and its data source in Bedrock",
+            Self::Uploaded => "the canary object written to S3",
+            Self::Recorded => "the upload recorded as a change in the tracking table",
+            Self::SyncRequested => "a sync request counted on the data source's lease",
+            Self::Execution => "a state machine execution holding the data source's lease",
+            Self::Covered => "the change SYNCED by an ingestion job or a direct batch",
+            Self::Indexed => "the document INDEXED in the knowledge base",
+            Self::Deleted => "the canary object deleted from S3",
+            Self::DeleteRecorded => "the delete recorded as a change in the tracking table",
+            Self::DeleteCovered => "the delete SYNCED by an ingestion job or a direct batch",
+            Self::Removed => "the document gone from the knowledge base",
         }
     }
 }

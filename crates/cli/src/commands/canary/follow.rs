@@ -244,11 +244,7 @@ impl Watch<'_> {
             progress.early_checked = Some(stage);
             let findings = diagnose::checks_for(self.inv, self.target, stage).await;
             if !findings.is_empty() {
-                let detail = format!(
-                    "{} did not happen within {}s",
-                    stage.meaning(),
-                    waited.as_secs()
-                );
+                let detail = format!("not seen within {}s: {}", waited.as_secs(), stage.meaning());
                 report.fail(stage, detail, findings);
                 return false;
             }
@@ -258,9 +254,9 @@ impl Watch<'_> {
         }
         let findings = diagnose::explain(self.inv, self.target, stage).await;
         let detail = format!(
-            "{} did not happen within the timeout ({}s)",
-            stage.meaning(),
-            self.settings.timeout.as_secs()
+            "not seen within the timeout ({}s): {}",
+            self.settings.timeout.as_secs(),
+            stage.meaning()
         );
         report.fail(stage, detail, findings);
         false
@@ -281,12 +277,16 @@ impl Watch<'_> {
         };
         if matches!(stage, Stage::SyncRequested | Stage::Execution) {
             let lease = self.probe.lease().await?;
-            if stage == Stage::Execution {
-                seen.running = self.probe.running(&lease).await?;
-            }
+            seen.running = self.probe.running(&lease).await?;
             seen.lease = Some(lease);
         }
-        if matches!(stage, Stage::Indexed | Stage::Removed) {
+        // The document as soon as the change is settled, so `indexed` is timed from this look.
+        let settled = seen
+            .change
+            .as_ref()
+            .is_some_and(|c| c.status != ChangeStatus::Pending);
+        let covering = matches!(stage, Stage::Covered | Stage::DeleteCovered) && settled;
+        if covering || matches!(stage, Stage::Indexed | Stage::Removed) {
             seen.document = Some(self.probe.document(self.key).await?);
         }
         Ok(seen)
@@ -344,26 +344,39 @@ pub async fn object(
         settings,
     };
     let created = watch.follow(&Stage::CREATE, report).await;
-    let deleted = probe.delete(&key).await;
-    match (&deleted, created) {
-        (Ok(()), true) => report.pass(Stage::Deleted, format!("DeleteObject {}", target.uri(&key))),
-        (Ok(()), false) => report.cleanup.push(format!(
-            "deleted the canary object {} (the service removes its document, if it was indexed, with the delete)",
-            target.uri(&key)
-        )),
-        (Err(e), _) => {
-            let detail = format!("could not delete the canary object: {e}; delete it: aws s3 rm {}", target.uri(&key));
-            if created {
-                report.fail(Stage::Deleted, detail, vec![diagnose::call(Stage::Deleted, e)]);
-            } else {
-                report.cleanup.push(detail);
-            }
-        }
-    }
-    if created && deleted.is_ok() {
+    if delete(&probe, target, &key, created, report).await && created {
         watch.change_type = ChangeType::Delete;
         watch.follow(&Stage::DELETE, report).await;
     }
+}
+
+/// Deletes the canary object: the `deleted` stage after a create that passed, a cleanup line
+/// after one that failed. True when the object is gone.
+async fn delete(
+    probe: &Probe<'_>,
+    target: &Target,
+    key: &str,
+    created: bool,
+    report: &mut RouteReport,
+) -> bool {
+    let uri = target.uri(key);
+    match probe.delete(key).await {
+        Ok(()) if created => report.pass(Stage::Deleted, format!("DeleteObject {uri}")),
+        Ok(()) => report.cleanup.push(format!(
+            "deleted the canary object {uri} (the service removes its document, if it was indexed, with the delete)"
+        )),
+        Err(e) => {
+            let detail =
+                format!("could not delete the canary object: {e}; delete it: aws s3 rm {uri}");
+            if created {
+                report.fail(Stage::Deleted, detail, vec![diagnose::call(Stage::Deleted, &e)]);
+            } else {
+                report.cleanup.push(detail);
+            }
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

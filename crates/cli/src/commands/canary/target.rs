@@ -228,7 +228,7 @@ async fn unrouted(inv: &Invocation, kb: Option<&str>, ds: Option<&str>) -> Route
         data_source_id: ds.map(str::to_string),
     };
     let mut report = RouteReport::new(&route);
-    report.route = "-".into();
+    report.route = "(no route)".into();
     let fix = "pass --kb/--ds of a routed knowledge base and data source, or deploy a stack for it (stack parameters KnowledgeBaseId, DataSourceId, S3BucketName, S3KeyPrefix)";
     let finding = Finding::fail("knowledge-base", detail.clone(), fix);
     report.fail(Stage::KnowledgeBase, detail, vec![finding]);
