@@ -77,6 +77,41 @@ fn autosync(stack: &LocalStack, args: &[&str]) -> Run {
     run
 }
 
+/// A canary interrupted with Ctrl-C (SIGINT) while it waits still deletes its object.
+async fn assert_interrupted_canary_cleans_up(stack: &LocalStack) {
+    let mut child = Command::new(project_root().join("target/debug/autosync"))
+        .args(["--endpoint-url", &stack.info.moto_endpoint])
+        .args([
+            "--bedrock-endpoint-url",
+            stack.info.emulator_endpoint.as_deref().unwrap(),
+        ])
+        .args(["--region", &stack.info.region, "canary", "--timeout", "120"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("autosync runs");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        canary_objects(stack).await.len(),
+        1,
+        "the canary is waiting"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("interrupted (Ctrl-C)") && stdout.contains("deleted the canary object"),
+        "{stdout}"
+    );
+    assert_eq!(canary_objects(stack).await, Vec::<String>::new());
+}
+
 /// Keys left under the canary prefix in S3.
 async fn canary_objects(stack: &LocalStack) -> Vec<String> {
     observe::s3_objects(stack, CANARY_PREFIX)
@@ -279,6 +314,7 @@ async fn canary_fails_at_recorded_when_the_bucket_or_the_rule_sends_no_events() 
         );
     }
     assert_eq!(canary_objects(&stack).await, Vec::<String>::new());
+    assert_interrupted_canary_cleans_up(&stack).await;
     let doctor = autosync(&stack, &["doctor"]);
     assert!(
         doctor.stdout.contains("FAIL  eventbridge-rule"),

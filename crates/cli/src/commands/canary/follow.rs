@@ -198,7 +198,21 @@ impl Watch<'_> {
                 return false;
             }
             progress.polls += 1;
-            tokio::time::sleep(self.settings.poll).await;
+            if !self.pause(stages[progress.next], report).await {
+                return false;
+            }
+        }
+    }
+
+    /// Waits one poll interval; false (the stage failed as interrupted) on Ctrl-C, so that the
+    /// caller still deletes the object.
+    async fn pause(&self, stage: Stage, report: &mut RouteReport) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(self.settings.poll) => true,
+            _ = tokio::signal::ctrl_c() => {
+                report.fail(stage, "interrupted (Ctrl-C) before it was seen".into(), Vec::new());
+                false
+            }
         }
     }
 
