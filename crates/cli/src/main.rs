@@ -1,24 +1,16 @@
 //! `autosync`: the operator CLI of kb-autosync.
 
-mod cli;
-mod commands;
-mod context;
-mod deployment;
-mod doctor;
-mod error;
-mod output;
-mod records;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::commands::Invocation;
-use crate::context::Context;
-use crate::deployment::Deployment;
-use crate::error::CliError;
-use crate::output::Style;
+use kb_autosync_cli::cli::{Cli, Command};
+use kb_autosync_cli::commands::{self, Invocation};
+use kb_autosync_cli::context::Context;
+use kb_autosync_cli::deployment::Deployment;
+use kb_autosync_cli::doctor;
+use kb_autosync_cli::error::CliError;
+use kb_autosync_cli::output::{self, Style};
 
 async fn run(cli: Cli) -> Result<i32, CliError> {
     let style = Style::detect(cli.no_color);

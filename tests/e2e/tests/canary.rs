@@ -405,3 +405,59 @@ async fn canary_fails_at_the_knowledge_base_when_bedrock_does_not_know_it() {
     // Nothing was written at all.
     assert!(observe::s3_objects(&stack, "").await.unwrap().is_empty());
 }
+
+/// Invokes the scheduled canary function as its schedule would; (payload, function error).
+async fn invoke_canary_function(stack: &LocalStack) -> (Value, Option<String>) {
+    let lambda = aws_sdk_lambda::Client::new(stack.sdk_config());
+    let out = lambda
+        .invoke()
+        .function_name("kb-autosync-CanaryFunction")
+        .payload(aws_sdk_lambda::primitives::Blob::new("{}"))
+        .send()
+        .await
+        .unwrap();
+    let payload = out.payload.map(|p| p.into_inner()).unwrap_or_default();
+    let payload = serde_json::from_slice(&payload).unwrap_or(Value::Null);
+    (payload, out.function_error)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_canary_emits_its_latency_or_fails_naming_the_stage() {
+    let mut options = options("canary_scheduled");
+    options.params.push(("CanarySchedule".into(), "15".into()));
+    let stack = start(options).await;
+
+    let (payload, error) = invoke_canary_function(&stack).await;
+    assert_eq!(error, None, "{payload}");
+    assert_eq!(payload[0]["passed"], true, "{payload}");
+    let log = stack.function_log("canary");
+    let point = log
+        .lines()
+        .find(|l| l.contains("\"CanaryLatencySeconds\":"))
+        .unwrap_or_else(|| panic!("no CanaryLatencySeconds data point in the log:\n{log}"));
+    let point: Value = serde_json::from_str(point).unwrap();
+    assert_eq!(point["KnowledgeBaseId"], KB);
+    assert_eq!(point["DataSourceId"], DS);
+    assert!(
+        point["CanaryLatencySeconds"].as_f64().unwrap() > 0.0,
+        "{point}"
+    );
+
+    // A rule turned off: the invocation fails with the stage and the fix, and emits no point.
+    let events = aws_sdk_eventbridge::Client::new(stack.sdk_config());
+    let rule = change_rule(&events).await;
+    events.disable_rule().name(&rule).send().await.unwrap();
+    let (payload, error) = invoke_canary_function(&stack).await;
+    assert!(error.is_some(), "{payload}");
+    let message = payload["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at recorded") && message.contains("aws events enable-rule"),
+        "{payload}"
+    );
+    let points = stack
+        .function_log("canary")
+        .matches("\"CanaryLatencySeconds\":")
+        .count();
+    assert_eq!(points, 1, "a failed canary emits no data point");
+    assert_eq!(canary_objects(&stack).await, Vec::<String>::new());
+}

@@ -170,7 +170,7 @@ impl RouteReport {
         self.last.elapsed()
     }
 
-    fn finish(mut self) -> Self {
+    pub fn finish(mut self) -> Self {
         self.passed = self.failed_stage.is_none();
         self.total_seconds = round(self.started.elapsed().as_secs_f64());
         self
@@ -189,11 +189,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn of(args: &CanaryArgs) -> Self {
+    pub fn new(timeout_seconds: u64, poll_seconds: f64) -> Self {
         Self {
-            timeout: Duration::from_secs(args.timeout.max(1)),
-            poll: Duration::from_secs_f64(args.poll_seconds.clamp(0.1, 60.0)),
+            timeout: Duration::from_secs(timeout_seconds.max(1)),
+            poll: Duration::from_secs_f64(poll_seconds.clamp(0.1, 60.0)),
         }
+    }
+
+    fn of(args: &CanaryArgs) -> Self {
+        Self::new(args.timeout, args.poll_seconds)
     }
 
     /// After a stage was covered, how long its document may take to show in the index.
@@ -204,18 +208,7 @@ impl Settings {
 
 pub async fn run(inv: &Invocation, args: &CanaryArgs) -> Result<i32, CliError> {
     let settings = Settings::of(args);
-    let routes = target::select_routes(inv, args.kb.as_deref(), args.ds.as_deref()).await?;
-    let mut reports = Vec::new();
-    for selected in routes {
-        let report = match selected {
-            Ok(route) => one_route(inv, &route, settings).await,
-            Err(report) => *report,
-        };
-        if !inv.json {
-            render::route(inv.style, &report);
-        }
-        reports.push(report);
-    }
+    let reports = run_routes(inv, args.kb.as_deref(), args.ds.as_deref(), settings).await?;
     if inv.json {
         output::print_json(&reports);
     } else {
@@ -226,6 +219,28 @@ pub async fn run(inv: &Invocation, args: &CanaryArgs) -> Result<i32, CliError> {
     } else {
         1
     })
+}
+
+/// The canary of every selected route, one after the other (each printed as it ends, unless
+/// the invocation prints JSON).
+pub async fn run_routes(
+    inv: &Invocation,
+    kb: Option<&str>,
+    ds: Option<&str>,
+    settings: Settings,
+) -> Result<Vec<RouteReport>, CliError> {
+    let mut reports = Vec::new();
+    for selected in target::select_routes(inv, kb, ds).await? {
+        let report = match selected {
+            Ok(route) => one_route(inv, &route, settings).await,
+            Err(report) => *report,
+        };
+        if !inv.json {
+            render::route(inv.style, &report);
+        }
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 /// The whole canary of one route: never returns with the object left in S3.
