@@ -326,6 +326,70 @@ async fn canary_fails_at_recorded_when_the_bucket_or_the_rule_sends_no_events() 
     events.enable_rule().name(&rule).send().await.unwrap();
     let run = autosync(&stack, &["canary", "--timeout", "60"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    assert_roles_are_named_at_their_stage(&stack).await;
+}
+
+/// Replaces a role's inline policies with one that allows only `actions`.
+async fn narrow_role(iam: &aws_sdk_iam::Client, role: &str, actions: &[&str]) {
+    let policies = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    for name in policies.policy_names {
+        let delete = iam.delete_role_policy().role_name(role).policy_name(name);
+        delete.send().await.unwrap();
+    }
+    let document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]});
+    iam.put_role_policy()
+        .role_name(role)
+        .policy_name("too-narrow")
+        .policy_document(document.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A role that lacks an action is named at the stage its function serves, and only there. (The
+/// local stack does not enforce IAM, so a narrowed role cannot stop a stage by itself here: the
+/// bucket's events are turned off to stop `recorded`, and the finding for the role of the
+/// function that records changes must come with it; monitor-sync's, whose stages come later,
+/// must not.)
+async fn assert_roles_are_named_at_their_stage(stack: &LocalStack) {
+    let iam = aws_sdk_iam::Client::new(stack.sdk_config());
+    let event_processor = [
+        "sqs:*",
+        "s3:*",
+        "bedrock:*",
+        "kms:*",
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+    ];
+    narrow_role(
+        &iam,
+        "kb-autosync-EventProcessorFunction-role",
+        &event_processor,
+    )
+    .await;
+    narrow_role(
+        &iam,
+        "kb-autosync-MonitorSyncFunction-role",
+        &["dynamodb:*", "bedrock:*", "kms:*"],
+    )
+    .await;
+    set_bucket_events(stack, false).await;
+    let run = autosync(stack, &["canary", "--timeout", "120", "--json"]);
+    let (stage, checks, text) = failure(&run);
+    assert_eq!(stage, "recorded");
+    assert_eq!(checks, ["bucket-eventbridge", "permissions"], "{text}");
+    assert!(
+        text.contains("event-processor: role kb-autosync-EventProcessorFunction-role does not allow dynamodb:PutItem"),
+        "{text}"
+    );
+    assert!(!text.contains("monitor-sync"), "{text}");
+    assert_eq!(canary_objects(stack).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
