@@ -121,6 +121,7 @@ mod tests {
             prefix: "docs/".into(),
             knowledge_base_id: "KB".into(),
             data_source_id: Some("DS".into()),
+            ingestion_mode: None,
         };
         let mut report = RouteReport::new(&route);
         report.pass(canary::Stage::KnowledgeBase, "ok".into());

@@ -262,6 +262,40 @@ async fn assert_canary_changes_are_marked_and_left_out(stack: &LocalStack) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn canary_passes_when_the_changes_go_by_direct_ingestion() {
+    // Auto mode: after the data source's first job, a single change is ingested directly.
+    let stack = start(direct_options("canary_direct", "auto")).await;
+    put(&stack, "docs/alpha.txt", "a").await;
+    settle_count(&stack, 1, Duration::from_secs(60)).await;
+
+    let reports = autosync(&stack, &["canary", "--timeout", "60", "--json"]).json();
+    let report = &reports[0];
+    assert_eq!(report["passed"], true, "{report}");
+    let covered: Vec<&str> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stage"] == "covered" || s["stage"] == "delete-covered")
+        .map(|s| s["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(covered.len(), 2, "{report}");
+    assert!(
+        covered
+            .iter()
+            .all(|d| d.starts_with("SYNCED by direct batch direct-")),
+        "{covered:?}"
+    );
+    assert_eq!(canary_objects(&stack).await, Vec::<String>::new());
+    let documents = stack.emulator().documents(KB, DS).await.unwrap();
+    assert!(
+        documents
+            .iter()
+            .all(|d| !d.key.starts_with(CANARY_PREFIX) || d.status == "NOT_FOUND"),
+        "{documents:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn canary_fails_at_recorded_when_the_bucket_or_the_rule_sends_no_events() {
     let stack = start(options("canary_no_events")).await;
 

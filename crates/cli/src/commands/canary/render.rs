@@ -109,6 +109,7 @@ mod tests {
             prefix: "docs/".into(),
             knowledge_base_id: "KB".into(),
             data_source_id: Some("DS".into()),
+            ingestion_mode: None,
         };
         let mut report = RouteReport::new(&route);
         report.object = Some("s3://b/docs/.kb-autosync-canary/t.txt".into());

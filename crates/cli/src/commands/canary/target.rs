@@ -226,6 +226,7 @@ async fn unrouted(inv: &Invocation, kb: Option<&str>, ds: Option<&str>) -> Route
         prefix: String::new(),
         knowledge_base_id: kb.unwrap_or("-").to_string(),
         data_source_id: ds.map(str::to_string),
+        ingestion_mode: None,
     };
     let mut report = RouteReport::new(&route);
     report.route = "(no route)".into();
@@ -311,6 +312,7 @@ mod tests {
             prefix: prefix.into(),
             knowledge_base_id: "KB".into(),
             data_source_id: Some("DS".into()),
+            ingestion_mode: None,
         }
     }
 
