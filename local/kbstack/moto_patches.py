@@ -157,6 +157,9 @@ def _send_event_bridge_message(account_id: str, bucket: Any, event_name: str, ke
         events_backend = events_backends[account_id][bucket.region_name]
         for event_bus in list(events_backend.event_buses.values()):
             for rule in list(event_bus.rules.values()):
+                # A DISABLED rule delivers nothing in AWS; moto's send_to_targets ignores the state.
+                if getattr(rule, "state", "ENABLED") != "ENABLED":
+                    continue
                 rule.send_to_targets(event, transform_input=False)
     except Exception:  # noqa: BLE001 - asynchronous in AWS: never fail the S3 call
         log.exception("S3 EventBridge notification failed")

@@ -58,3 +58,18 @@ def test_unique_ids_increasing_sequencers_and_prefix_filter(client):
     assert {e["detail"]["object"]["key"] for e in all_events} == {"docs/a.txt", "other/b.txt"}
     # the same S3 event carries the same id to every rule, like EventBridge
     assert [e["id"] for e in all_events if e["detail"]["object"]["key"] == "docs/a.txt"] == ids
+
+
+def test_a_disabled_rule_delivers_nothing(client):
+    s3, sqs, events = client("s3"), client("sqs"), client("events")
+    bucket = f"b-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    url = _rule_to_queue(client, bucket, "docs/")
+    rule = url.rsplit("/", 1)[1]
+    events.disable_rule(Name=rule)
+    s3.put_object(Bucket=bucket, Key="docs/a.txt", Body=b"one")
+    assert _drain(sqs, url) == []
+    events.enable_rule(Name=rule)
+    s3.put_object(Bucket=bucket, Key="docs/b.txt", Body=b"two")
+    assert [e["detail"]["object"]["key"] for e in _drain(sqs, url)] == ["docs/b.txt"]

@@ -24,7 +24,7 @@ pub struct Reconciler {
 }
 
 /// What a reconcile of one data source recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recorded {
     /// New changes, each with a sync request.
     pub recorded: usize,

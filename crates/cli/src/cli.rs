@@ -50,7 +50,7 @@ pub struct Target {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// A row per data source: state, pending changes, last job, lease holder.
-    Status,
+    Status(StatusArgs),
     /// Tracked changes, newest first, with the job that covered each.
     Changes(ChangesArgs),
     /// Ingestion job history, newest first, with statistics and failure reasons.
@@ -65,6 +65,32 @@ pub enum Command {
     /// Record what `drift` finds (missing, stale, orphaned) as changes and sync them; running it
     /// twice records nothing new.
     Reconcile(ReconcileArgs),
+    /// Send a canary object through every stage and back out; exits non-zero naming the first
+    /// stage that did not happen, with its likely cause and fix.
+    Canary(CanaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Count the changes of `autosync canary` too (left out of the pending and failed counts).
+    #[arg(long)]
+    pub include_canary: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    /// Only the routes of this knowledge base.
+    #[arg(long)]
+    pub kb: Option<String>,
+    /// Only the routes of this data source.
+    #[arg(long)]
+    pub ds: Option<String>,
+    /// Seconds the upload may take to reach the index, and again the delete to leave it.
+    #[arg(long, default_value_t = 900)]
+    pub timeout: u64,
+    /// Seconds between two looks at the tables, the execution and the index.
+    #[arg(long, default_value_t = 1.0)]
+    pub poll_seconds: f64,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +107,9 @@ pub struct ChangesArgs {
     /// At most this many rows.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Show the changes of `autosync canary` too (left out by default).
+    #[arg(long)]
+    pub include_canary: bool,
 }
 
 #[derive(Debug, Args)]

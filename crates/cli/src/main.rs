@@ -1,24 +1,16 @@
 //! `autosync`: the operator CLI of kb-autosync.
 
-mod cli;
-mod commands;
-mod context;
-mod deployment;
-mod doctor;
-mod error;
-mod output;
-mod records;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::commands::Invocation;
-use crate::context::Context;
-use crate::deployment::Deployment;
-use crate::error::CliError;
-use crate::output::Style;
+use kb_autosync_cli::cli::{Cli, Command};
+use kb_autosync_cli::commands::{self, Invocation};
+use kb_autosync_cli::context::Context;
+use kb_autosync_cli::deployment::Deployment;
+use kb_autosync_cli::doctor;
+use kb_autosync_cli::error::CliError;
+use kb_autosync_cli::output::{self, Style};
 
 async fn run(cli: Cli) -> Result<i32, CliError> {
     let style = Style::detect(cli.no_color);
@@ -35,13 +27,14 @@ async fn run(cli: Cli) -> Result<i32, CliError> {
         json: cli.json,
     };
     match &cli.command {
-        Command::Status => commands::status::run(&inv).await,
+        Command::Status(args) => commands::status::run(&inv, args).await,
         Command::Changes(args) => commands::changes::run(&inv, args).await,
         Command::Jobs(args) => commands::jobs::run(&inv, args).await,
         Command::Sync(args) => commands::sync::run(&inv, args).await,
         Command::Doctor => doctor::run(&inv).await,
         Command::Drift(args) => commands::drift::run(&inv, args).await,
         Command::Reconcile(args) => commands::reconcile::run(&inv, args).await,
+        Command::Canary(args) => commands::canary::run(&inv, args).await,
     }
 }
 

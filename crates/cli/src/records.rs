@@ -144,6 +144,87 @@ impl Records {
             .collect()
     }
 
+    /// Every change of one object, from a filtered scan: for when a change may have left the
+    /// pending index before it was looked for there.
+    pub async fn changes_of(&self, bucket: &str, key: &str) -> Result<Vec<ChangeRecord>, CliError> {
+        let mut changes = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tracking_table)
+                .filter_expression("#b = :b AND #k = :k")
+                .expression_attribute_names("#b", "bucket")
+                .expression_attribute_names("#k", "key")
+                .expression_attribute_values(":b", AttributeValue::S(bucket.into()))
+                .expression_attribute_values(":k", AttributeValue::S(key.into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.fail(sdk_error("Scan", e)))?;
+            for item in page.items.unwrap_or_default() {
+                changes.push(decode(&self.tracking_table, "change", item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(changes),
+            }
+        }
+    }
+
+    /// The unsynced changes of one object numbered after `after_seq` in its data source, from
+    /// the pending index (the range condition keeps the read to the newest changes).
+    pub async fn unsynced_after(
+        &self,
+        source: &SourceId,
+        after_seq: u64,
+        key: &str,
+    ) -> Result<Vec<ChangeRecord>, CliError> {
+        let mut changes = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tracking_table)
+                .index_name("pending-by-source")
+                .key_condition_expression("pending_source = :s AND source_seq > :n")
+                .filter_expression("#k = :k")
+                .expression_attribute_names("#k", "key")
+                .expression_attribute_values(":s", AttributeValue::S(source.key()))
+                .expression_attribute_values(":n", AttributeValue::N(after_seq.to_string()))
+                .expression_attribute_values(":k", AttributeValue::S(key.into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.fail(sdk_error("Query", e)))?;
+            for item in page.items.unwrap_or_default() {
+                changes.push(decode(&self.tracking_table, "change", item)?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(changes),
+            }
+        }
+    }
+
+    /// One change by id (a consistent read), if it is still in the table.
+    pub async fn change(&self, change_id: &str) -> Result<Option<ChangeRecord>, CliError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tracking_table)
+            .key("change_id", AttributeValue::S(change_id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.fail(sdk_error("GetItem", e)))?;
+        out.item
+            .map(|item| decode(&self.tracking_table, "change", item))
+            .transpose()
+    }
+
     /// PENDING and FAILED changes of a source, from the sparse pending index (no scan).
     pub async fn unsynced(&self, source: &SourceId) -> Result<Vec<ChangeRecord>, CliError> {
         self.tracking

@@ -102,6 +102,22 @@ pub fn change_id(change: &ObjectChange) -> String {
     hex::encode(&hasher.finalize()[..16])
 }
 
+/// The reserved path segment under which `autosync canary` writes its objects.
+pub const CANARY_SEGMENT: &str = ".kb-autosync-canary/";
+/// The `origin` of a canary change.
+pub const CANARY_ORIGIN: &str = "canary";
+
+/// True when a path segment of `key` is the reserved canary segment (`.kb-autosync-canary/` at
+/// the start of the key or right after a `/`).
+pub fn is_canary_key(key: &str) -> bool {
+    key.starts_with(CANARY_SEGMENT) || key.contains(&format!("/{CANARY_SEGMENT}"))
+}
+
+/// The `origin` recorded with a change of `key`: `canary` under the reserved segment, else none.
+pub fn origin_of(key: &str) -> Option<String> {
+    is_canary_key(key).then(|| CANARY_ORIGIN.to_string())
+}
+
 /// One row of the tracking table. Field names are the table's attribute names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeRecord {
@@ -115,6 +131,10 @@ pub struct ChangeRecord {
     /// The key exactly as the event carried it, when that differs (URL-encoded notifications).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_as_received: Option<String>,
+    /// Who made the change, when it was not a user: `canary` for the objects `autosync canary`
+    /// writes under the reserved `.kb-autosync-canary/` segment (see [`origin_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// When the service recorded the change (RFC 3339).
     pub timestamp: String,
     /// When S3 emitted the event (RFC 3339), if the event said.
@@ -180,6 +200,7 @@ impl ChangeRecord {
             bucket: change.bucket.clone(),
             key: change.key.decoded.clone(),
             key_as_received,
+            origin: origin_of(&change.key.decoded),
             timestamp: recorded_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             event_time: change
                 .event_time
@@ -202,6 +223,12 @@ impl ChangeRecord {
             metadata_of: crate::direct::plan::metadata_of(&change.key.decoded),
             expires_at: recorded_at.timestamp() + i64::from(retention_days) * 86_400,
         }
+    }
+
+    /// A change made by `autosync canary`, not by a user (also for records written before
+    /// `origin` existed: the key says it).
+    pub fn is_canary(&self) -> bool {
+        self.origin.as_deref() == Some(CANARY_ORIGIN) || is_canary_key(&self.key)
     }
 
     /// The record of a delete that named a version, once S3 said whether the object exists.
@@ -350,6 +377,52 @@ mod tests {
             .get("resolved_as")
             .is_none());
         assert_eq!(DeleteResolution::ObjectExists.as_str(), "object_exists");
+    }
+
+    #[test]
+    fn only_the_reserved_segment_marks_a_canary() {
+        for key in [
+            ".kb-autosync-canary/20261201T000000.000Z.txt",
+            "docs/.kb-autosync-canary/20261201T000000.000Z.txt",
+            "docs/reports/.kb-autosync-canary/a/b.txt",
+        ] {
+            assert!(is_canary_key(key), "{key}");
+            assert_eq!(origin_of(key).as_deref(), Some("canary"), "{key}");
+        }
+        for key in [
+            "docs/a.txt",
+            "docs/x.kb-autosync-canary/a.txt",
+            "docs/.kb-autosync-canary",
+            "docs/.kb-autosync-canary-old/a.txt",
+            ".kb-autosync-canary.txt",
+        ] {
+            assert!(!is_canary_key(key), "{key}");
+            assert_eq!(origin_of(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn canary_changes_are_recorded_with_their_origin() {
+        let at: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let source = SourceId::new("KB", "DS");
+        let user = ChangeRecord::pending(&change(), &source, 1, at, 1);
+        assert_eq!(user.origin, None);
+        assert!(!user.is_canary());
+        assert!(serde_json::to_value(&user).unwrap().get("origin").is_none());
+
+        let mut canary = change();
+        canary.key = ObjectKey::verbatim("docs/.kb-autosync-canary/20240101T000000.000Z.txt");
+        let record = ChangeRecord::pending(&canary, &source, 2, at, 1);
+        assert_eq!(record.origin.as_deref(), Some("canary"));
+        assert!(record.is_canary());
+        assert_eq!(serde_json::to_value(&record).unwrap()["origin"], "canary");
+
+        // A record written before `origin` existed reads back, and its key still marks it.
+        let mut old = serde_json::to_value(&record).unwrap();
+        old.as_object_mut().unwrap().remove("origin");
+        let old: ChangeRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(old.origin, None);
+        assert!(old.is_canary());
     }
 
     #[test]

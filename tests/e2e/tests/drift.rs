@@ -29,7 +29,10 @@ fn autosync(stack: &LocalStack, args: &[&str]) -> (i32, String) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let code = output.status.code().unwrap_or(-1);
-    assert!(code == 0 || code == 1, "autosync {args:?} exited {code}: {stderr}\n{stdout}");
+    assert!(
+        code == 0 || code == 1,
+        "autosync {args:?} exited {code}: {stderr}\n{stdout}"
+    );
     (code, stdout)
 }
 

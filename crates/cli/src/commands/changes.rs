@@ -31,6 +31,7 @@ pub fn select(mut changes: Vec<ChangeRecord>, args: &ChangesArgs) -> Vec<ChangeR
         (!args.pending || c.status == ChangeStatus::Pending)
             && (!args.failed || c.status == ChangeStatus::Failed)
             && args.prefix.as_deref().is_none_or(|p| c.key.starts_with(p))
+            && (args.include_canary || !c.is_canary())
     });
     changes.sort_by(|a, b| {
         b.timestamp
@@ -172,6 +173,7 @@ mod tests {
             failed,
             prefix: prefix.map(str::to_string),
             limit,
+            include_canary: false,
         }
     }
 
@@ -215,5 +217,27 @@ mod tests {
             keys(select(all.clone(), &args(false, false, Some("docs/"), 2))),
             ["docs/d.txt", "docs/b.txt"]
         );
+    }
+
+    #[test]
+    fn canary_changes_are_shown_only_when_asked() {
+        let canary_key = "docs/.kb-autosync-canary/20261124T100005.000Z.txt";
+        let all = vec![
+            change(
+                "docs/a.txt",
+                ChangeStatus::Pending,
+                "2026-11-24T10:00:00Z",
+                1,
+            ),
+            change(canary_key, ChangeStatus::Pending, "2026-11-24T10:00:05Z", 2),
+        ];
+        let keys = |rows: Vec<ChangeRecord>| rows.into_iter().map(|c| c.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(select(all.clone(), &args(true, false, None, 10))),
+            ["docs/a.txt"]
+        );
+        let mut with_canary = args(true, false, None, 10);
+        with_canary.include_canary = true;
+        assert_eq!(keys(select(all, &with_canary)), [canary_key, "docs/a.txt"]);
     }
 }

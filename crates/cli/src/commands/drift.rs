@@ -44,17 +44,22 @@ pub async fn run(inv: &Invocation, args: &DriftArgs) -> Result<i32, CliError> {
     })
 }
 
-async fn gather(inv: &Invocation, args: &DriftArgs) -> Result<Vec<SourceDrift>, CliError> {
-    let sources: Vec<SourceId> = routed_and(inv, Vec::new())
+/// The routed data sources, narrowed by `--kb` / `--ds`.
+pub async fn selected_sources(
+    inv: &Invocation,
+    kb: Option<&str>,
+    ds: Option<&str>,
+) -> Result<Vec<SourceId>, CliError> {
+    Ok(routed_and(inv, Vec::new())
         .await?
         .into_iter()
-        .filter(|s| {
-            args.kb
-                .as_deref()
-                .is_none_or(|kb| s.knowledge_base_id == kb)
-        })
-        .filter(|s| args.ds.as_deref().is_none_or(|ds| s.data_source_id == ds))
-        .collect();
+        .filter(|s| kb.is_none_or(|kb| s.knowledge_base_id == kb))
+        .filter(|s| ds.is_none_or(|ds| s.data_source_id == ds))
+        .collect())
+}
+
+async fn gather(inv: &Invocation, args: &DriftArgs) -> Result<Vec<SourceDrift>, CliError> {
+    let sources = selected_sources(inv, args.kb.as_deref(), args.ds.as_deref()).await?;
     let mut rows = Vec::with_capacity(sources.len());
     for source in sources {
         rows.push(source_drift(inv, &source).await?);

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each takes the resolved invocation and returns the exit code.
 
+pub mod canary;
 pub mod changes;
 pub mod drift;
 pub mod jobs;

@@ -3,7 +3,7 @@
 //! lease protocol and the ingestion mode decide job or direct. Idempotent: a second run records
 //! nothing new for the same object versions.
 
-use kb_autosync_aws::reconciler::{Reconciler, Recorded};
+use kb_autosync_aws::reconciler::Reconciler;
 use kb_autosync_aws::sources_table::SourcesTable;
 use kb_autosync_aws::sync_queue::SyncQueue;
 use kb_autosync_aws::tracking_table::TrackingTable;
@@ -26,8 +26,10 @@ pub struct SourceReconcile {
     pub orphaned: usize,
     /// Failed documents are left alone: ingesting them again fails the same way.
     pub failed: usize,
-    #[serde(flatten)]
-    pub recorded: Recorded,
+    /// New changes, each with a sync request.
+    pub recorded: usize,
+    /// Changes an earlier reconcile already recorded (same object versions).
+    pub already_recorded: usize,
 }
 
 pub async fn run(inv: &Invocation, args: &ReconcileArgs) -> Result<i32, CliError> {
@@ -75,7 +77,8 @@ pub async fn run(inv: &Invocation, args: &ReconcileArgs) -> Result<i32, CliError
             stale: drift.stale.len(),
             orphaned: drift.orphaned.len(),
             failed: drift.failed.len(),
-            recorded,
+            recorded: recorded.recorded,
+            already_recorded: recorded.already_recorded,
         });
     }
     drop(spinner);
@@ -105,8 +108,8 @@ fn render(rows: &[SourceReconcile]) {
             row.missing.to_string(),
             row.stale.to_string(),
             row.orphaned.to_string(),
-            row.recorded.recorded.to_string(),
-            row.recorded.already_recorded.to_string(),
+            row.recorded.to_string(),
+            row.already_recorded.to_string(),
             row.failed.to_string(),
         ]);
     }

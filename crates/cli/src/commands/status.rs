@@ -8,6 +8,7 @@ use kb_autosync_core::change::ChangeStatus;
 use kb_autosync_core::lease::ExecutionState;
 use serde::Serialize;
 
+use crate::cli::StatusArgs;
 use crate::commands::{routed_and, Invocation};
 use crate::context::sdk_error;
 use crate::error::CliError;
@@ -81,7 +82,7 @@ pub struct SourceStatus {
     pub last_job: Option<JobRecord>,
 }
 
-pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
+pub async fn run(inv: &Invocation, args: &StatusArgs) -> Result<i32, CliError> {
     let _spinner = output::Spinner::start(inv.style, "reading data sources, leases and jobs");
     let records = Records::new(&inv.ctx, &inv.deployment)?;
     let executions = Executions::new(
@@ -122,7 +123,12 @@ pub async fn run(inv: &Invocation) -> Result<i32, CliError> {
             (Some(name), true) => current_state(inv, &executions.execution_arn(name)).await?,
             _ => None,
         };
-        let unsynced = records.unsynced(source).await?;
+        let unsynced: Vec<_> = records
+            .unsynced(source)
+            .await?
+            .into_iter()
+            .filter(|c| args.include_canary || !c.is_canary())
+            .collect();
         let pending: Vec<_> = unsynced
             .iter()
             .filter(|c| c.status == ChangeStatus::Pending)

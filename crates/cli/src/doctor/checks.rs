@@ -40,6 +40,7 @@ pub async fn all(inv: &Invocation) -> Vec<Finding> {
     for bucket in buckets {
         findings.push(bucket_notifications(inv, bucket).await);
     }
+    findings.push(change_rule(inv).await);
     for route in &d.routes {
         findings.extend(knowledge_base(inv, route).await);
     }
@@ -53,7 +54,7 @@ pub async fn all(inv: &Invocation) -> Vec<Finding> {
     findings
 }
 
-async fn bucket_notifications(inv: &Invocation, bucket: &str) -> Finding {
+pub async fn bucket_notifications(inv: &Invocation, bucket: &str) -> Finding {
     let check = "bucket-eventbridge";
     match inv
         .ctx
@@ -81,9 +82,89 @@ async fn bucket_notifications(inv: &Invocation, bucket: &str) -> Finding {
     }
 }
 
+/// The EventBridge rule that sends S3 events to the change events queue exists and is enabled.
+/// It is found by its target (ListRuleNamesByTarget), so no stack resource listing is needed.
+pub async fn change_rule(inv: &Invocation) -> Finding {
+    let check = "eventbridge-rule";
+    let queue = match queue_arn(inv, "ChangeEventsQueueUrl").await {
+        Ok(arn) => arn,
+        Err(finding) => return *finding,
+    };
+    let queue_name = queue.rsplit(':').next().unwrap_or(&queue).to_string();
+    let events = &inv.ctx.clients.events;
+    let names = match events
+        .list_rule_names_by_target()
+        .target_arn(&queue)
+        .send()
+        .await
+    {
+        Ok(out) => out.rule_names.unwrap_or_default(),
+        Err(e) => return call_failed(inv, check, "events", sdk_error("ListRuleNamesByTarget", e)),
+    };
+    if names.is_empty() {
+        return Finding::fail(
+            check,
+            format!("no EventBridge rule sends events to {queue_name}: no change is ever recorded"),
+            "redeploy the stack's template.yaml: it creates the rule (S3ChangeRule) that sends the bucket's object events to the queue",
+        );
+    }
+    let mut disabled = Vec::new();
+    for name in &names {
+        match events.describe_rule().name(name).send().await {
+            Ok(rule) if rule.state.as_ref().map(|s| s.as_str()) == Some("ENABLED") => {
+                return Finding::pass(
+                    check,
+                    format!("rule {name} is enabled and sends S3 events to {queue_name}"),
+                );
+            }
+            Ok(_) => disabled.push(name.clone()),
+            Err(e) => return call_failed(inv, check, "events", sdk_error("DescribeRule", e)),
+        }
+    }
+    Finding::fail(
+        check,
+        format!("EventBridge rule {} is disabled: S3 events never reach {queue_name}, so no change is recorded", disabled.join(", ")),
+        format!("aws events enable-rule --name {} (or redeploy the stack's template.yaml)", disabled[0]),
+    )
+}
+
+/// The ARN of the queue behind a queue URL output.
+async fn queue_arn(inv: &Invocation, output: &str) -> Result<String, Box<Finding>> {
+    let check = "eventbridge-rule";
+    let url = inv.deployment.output(output).map_err(|e| {
+        Box::new(Finding::fail(
+            check,
+            e.to_string(),
+            "deploy this version's template.yaml",
+        ))
+    })?;
+    let out = inv
+        .ctx
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| {
+            Box::new(call_failed(
+                inv,
+                check,
+                "sqs",
+                sdk_error("GetQueueAttributes", e),
+            ))
+        })?;
+    Ok(out
+        .attributes
+        .unwrap_or_default()
+        .remove(&QueueAttributeName::QueueArn)
+        .unwrap_or_default())
+}
+
 /// The knowledge base exists, the route's data source is unambiguous and exists, and its S3
 /// scope is the route's.
-async fn knowledge_base(inv: &Invocation, route: &Route) -> Vec<Finding> {
+pub async fn knowledge_base(inv: &Invocation, route: &Route) -> Vec<Finding> {
     let kb_id = &route.knowledge_base_id;
     let region = &inv.ctx.region;
     let bedrock = &inv.ctx.clients.bedrock;
@@ -168,16 +249,13 @@ async fn data_source(inv: &Invocation, route: &Route) -> Vec<Finding> {
     findings.push(match scope_mismatch(route, scope) {
         None => Finding::pass(
             "data-source-scope",
-            format!("{}'s S3 scope is exactly the watched {}", scope.data_source_id, route.s3_uri()),
-        ),
-        Some(problem) => Finding::fail(
-            "data-source-scope",
-            problem,
             format!(
-                "make the data source's S3 bucket {} and inclusion prefix \"{}\" (UpdateDataSource), or change S3KeyPrefix to the data source's prefix",
-                route.bucket, route.prefix
+                "{}'s S3 scope is exactly the watched {}",
+                scope.data_source_id,
+                route.s3_uri()
             ),
         ),
+        Some(problem) => Finding::fail("data-source-scope", problem, scope_fix(route)),
     });
     findings.push(ingestion_mode(inv, &kb, &SourceId::new(kb_id, &scope.data_source_id)).await);
     findings
@@ -204,6 +282,14 @@ async fn ingestion_mode(inv: &Invocation, kb: &KnowledgeBase, source: &SourceId)
         ),
         Err(e) => call_failed(inv, "ingestion-mode", "bedrock-agent", e),
     }
+}
+
+/// How to make a data source's scope the route's (doctor and canary say the same).
+pub fn scope_fix(route: &Route) -> String {
+    format!(
+        "make the data source's S3 bucket {} and inclusion prefix \"{}\" (UpdateDataSource), or change S3KeyPrefix to the data source's prefix",
+        route.bucket, route.prefix
+    )
 }
 
 /// Classifies the topic's subscriptions: (protocol, endpoint, pending confirmation).
@@ -296,7 +382,7 @@ async fn subscriptions(inv: &Invocation) -> Finding {
     subscription_finding(&topic, &found)
 }
 
-async fn dead_letter_queue(inv: &Invocation, output: &str) -> Finding {
+pub async fn dead_letter_queue(inv: &Invocation, output: &str) -> Finding {
     let check = "dead-letter-queue";
     let url = match inv.deployment.output(output) {
         Ok(url) => url.to_string(),
@@ -345,7 +431,7 @@ async fn dead_letter_queue(inv: &Invocation, output: &str) -> Finding {
     )
 }
 
-async fn permissions(inv: &Invocation, function: &str, output: &str) -> Finding {
+pub async fn permissions(inv: &Invocation, function: &str, output: &str) -> Finding {
     let check = "permissions";
     let Some(name) = inv.deployment.outputs.get(output) else {
         return Finding::fail(

@@ -1,7 +1,7 @@
 //! `autosync doctor`: the setup mistakes that break deployments, each checked against the real
 //! resources, with a pass/fail line and how to fix it.
 
-mod checks;
+pub mod checks;
 pub mod policy;
 pub mod required;
 
