@@ -16,6 +16,7 @@ pub mod notifier;
 pub mod objects;
 pub mod route_resolution;
 pub mod scope_listing;
+pub mod serve;
 pub mod sources_table;
 pub mod sync_queue;
 pub mod task_error;
