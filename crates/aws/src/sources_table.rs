@@ -388,32 +388,25 @@ impl SourcesTable {
 
     /// Every data source item (the sweep's view). Skips the SLOTS item.
     pub async fn all_sources(&self) -> Result<Vec<(SourceId, LeaseState)>, AwsError> {
-        let mut sources = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("Scan", e))?;
-            for item in page.items.unwrap_or_default() {
-                if let (Some(kb), Some(ds)) = (
-                    text(&item, "knowledge_base_id"),
-                    text(&item, "data_source_id"),
-                ) {
-                    sources.push((SourceId::new(kb, ds), lease_from_item(&item)));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(sources)
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::from_sdk("Scan", e))?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let kb = text(item, "knowledge_base_id")?;
+                let ds = text(item, "data_source_id")?;
+                Some((SourceId::new(kb, ds), lease_from_item(item)))
+            })
+            .collect())
     }
 
     pub async fn read_slots(&self) -> Result<Slots, AwsError> {
