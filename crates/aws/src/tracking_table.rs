@@ -9,6 +9,7 @@ use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
 use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::SourceId;
 
+use crate::error::applied;
 use crate::AwsError;
 
 pub const PENDING_INDEX: &str = "pending-by-source";
@@ -57,25 +58,19 @@ impl TrackingTable {
     pub async fn put_pending(&self, record: &ChangeRecord) -> Result<PutOutcome, AwsError> {
         let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)
             .map_err(|e| AwsError::new("PutItem", "Serialization", e.to_string()))?;
-        match self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(change_id)")
             .send()
-            .await
-        {
-            Ok(_) => Ok(PutOutcome::Recorded),
-            Err(err) => {
-                let err = AwsError::from_sdk("PutItem", err);
-                if err.is("ConditionalCheckFailedException") {
-                    Ok(PutOutcome::AlreadyRecorded)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .await;
+        Ok(if applied("PutItem", put)? {
+            PutOutcome::Recorded
+        } else {
+            PutOutcome::AlreadyRecorded
+        })
     }
 
     /// Which of `change_ids` are already recorded (a redelivered event): BatchGetItem with
@@ -343,17 +338,7 @@ impl TrackingTable {
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if err.is("ConditionalCheckFailedException") {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied("UpdateItem", request.send().await)
     }
 }
 

@@ -44,7 +44,7 @@ impl StartSync {
         let attempt = state.next_attempt();
         let token = state.client_token(attempt);
         let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
-            if e.is("ConditionalCheckFailedException") {
+            if e.is_condition_failed() {
                 TaskError::lease_moved(format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
             } else {
                 e.into()
