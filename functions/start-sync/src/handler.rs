@@ -190,12 +190,13 @@ mod tests {
     };
     use aws_sdk_bedrockagent::types::{IngestionJob, IngestionJobStatus};
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
     use aws_sdk_dynamodb::types::AttributeValue;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use aws_smithy_types::DateTime;
     use kb_autosync_aws::knowledge_base::KnowledgeBase;
+    use kb_autosync_aws::test_util::update_condition_failed;
 
     use super::*;
 
@@ -232,18 +233,6 @@ mod tests {
 
     fn n(v: u64) -> AttributeValue {
         AttributeValue::N(v.to_string())
-    }
-
-    fn condition_failed() -> UpdateItemError {
-        UpdateItemError::ConditionalCheckFailedException(
-            aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("ConditionalCheckFailedException")
-                        .build(),
-                )
-                .build(),
-        )
     }
 
     struct Mocks {
@@ -340,7 +329,7 @@ mod tests {
         let acquire = if slot_free {
             acquire.then_output(|| UpdateItemOutput::builder().build())
         } else {
-            acquire.then_error(condition_failed)
+            acquire.then_error(update_condition_failed)
         };
         let slots = mock!(aws_sdk_dynamodb::Client::get_item)
             .match_requests(|r| {
