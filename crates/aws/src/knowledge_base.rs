@@ -4,8 +4,8 @@ use aws_sdk_bedrockagent::types::{
     ContentDataSourceType, DocumentIdentifier, IngestionJobFilter, IngestionJobFilterAttribute,
     IngestionJobFilterOperator, IngestionJobStatistics, S3Location,
 };
+use kb_autosync_core::error_class::{classify, ErrorClass};
 use kb_autosync_core::resolution::DataSourceScope;
-use kb_autosync_core::start_error::{classify, ErrorClass};
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;

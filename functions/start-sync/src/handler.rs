@@ -5,8 +5,8 @@ use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::direct::IngestionMethod;
+use kb_autosync_core::error_class::ErrorClass;
 use kb_autosync_core::quota::IngestionQuota;
-use kb_autosync_core::start_error::ErrorClass;
 use kb_autosync_core::workflow::{StartedJob, WorkflowState};
 use tokio::time::Instant;
 
