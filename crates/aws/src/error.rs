@@ -45,4 +45,30 @@ impl AwsError {
     pub fn is(&self, code: &str) -> bool {
         self.code == code
     }
+
+    /// A conditional write whose condition did not hold: someone else got there first.
+    pub fn is_condition_failed(&self) -> bool {
+        self.is(CONDITION_FAILED)
+    }
+}
+
+/// DynamoDB's error code for a conditional write whose condition did not hold.
+pub const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+/// Whether a conditional write (`operation`) was applied: false when its condition did not hold,
+/// which is how the lease, slot and change writes learn that someone else got there first; any
+/// other failure is an error.
+pub fn applied<T, E, R>(
+    operation: &'static str,
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result.map_err(|e| AwsError::from_sdk(operation, e)) {
+        Ok(_) => Ok(true),
+        Err(err) if err.is_condition_failed() => Ok(false),
+        Err(err) => Err(err),
+    }
 }

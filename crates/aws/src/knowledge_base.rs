@@ -4,8 +4,8 @@ use aws_sdk_bedrockagent::types::{
     ContentDataSourceType, DocumentIdentifier, IngestionJobFilter, IngestionJobFilterAttribute,
     IngestionJobFilterOperator, IngestionJobStatistics, S3Location,
 };
+use kb_autosync_core::error_class::{classify, ErrorClass};
 use kb_autosync_core::resolution::DataSourceScope;
-use kb_autosync_core::start_error::{classify, ErrorClass};
 use kb_autosync_core::SourceId;
 
 use crate::AwsError;
@@ -105,27 +105,17 @@ impl KnowledgeBase {
     }
 
     pub async fn data_source_ids(&self, knowledge_base_id: &str) -> Result<Vec<String>, AwsError> {
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_data_sources()
-                .knowledge_base_id(knowledge_base_id)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("ListDataSources", e))?;
-            ids.extend(
-                out.data_source_summaries
-                    .into_iter()
-                    .map(|s| s.data_source_id),
-            );
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(ids),
-            }
-        }
+        let summaries = self
+            .client
+            .list_data_sources()
+            .knowledge_base_id(knowledge_base_id)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListDataSources", e))?;
+        Ok(summaries.into_iter().map(|s| s.data_source_id).collect())
     }
 
     /// Whether an ingestion job of the data source ever COMPLETED (AWS requires one before
@@ -160,28 +150,19 @@ impl KnowledgeBase {
                 .values(status)
                 .build()
                 .map_err(|e| AwsError::new("ListIngestionJobs", "InvalidFilter", e.to_string()))?;
-            let mut token: Option<String> = None;
-            loop {
-                let out = self
-                    .client
-                    .list_ingestion_jobs()
-                    .knowledge_base_id(&source.knowledge_base_id)
-                    .data_source_id(&source.data_source_id)
-                    .filters(filter.clone())
-                    .set_next_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("ListIngestionJobs", e))?;
-                jobs.extend(
-                    out.ingestion_job_summaries
-                        .into_iter()
-                        .map(|j| j.ingestion_job_id),
-                );
-                match out.next_token {
-                    Some(t) if !t.is_empty() => token = Some(t),
-                    _ => break,
-                }
-            }
+            let summaries = self
+                .client
+                .list_ingestion_jobs()
+                .knowledge_base_id(&source.knowledge_base_id)
+                .data_source_id(&source.data_source_id)
+                .filters(filter)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(|e| AwsError::from_sdk("ListIngestionJobs", e))?;
+            jobs.extend(summaries.into_iter().map(|j| j.ingestion_job_id));
         }
         Ok(jobs)
     }
@@ -300,25 +281,19 @@ impl KnowledgeBase {
         &self,
         source: &SourceId,
     ) -> Result<Vec<DocumentState>, AwsError> {
-        let mut states = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_knowledge_base_documents()
-                .knowledge_base_id(&source.knowledge_base_id)
-                .data_source_id(&source.data_source_id)
-                .max_results(1000)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("ListKnowledgeBaseDocuments", e))?;
-            states.extend(out.document_details.into_iter().map(document_state));
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(states),
-            }
-        }
+        let details = self
+            .client
+            .list_knowledge_base_documents()
+            .knowledge_base_id(&source.knowledge_base_id)
+            .data_source_id(&source.data_source_id)
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListKnowledgeBaseDocuments", e))?;
+        Ok(details.into_iter().map(document_state).collect())
     }
 }
 

@@ -17,9 +17,12 @@ pub mod objects;
 pub mod reconciler;
 pub mod route_resolution;
 pub mod scope_listing;
+pub mod serve;
 pub mod sources_table;
 pub mod sync_queue;
 pub mod task_error;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod tracking_table;
 
 pub use error::AwsError;

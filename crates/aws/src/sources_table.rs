@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use kb_autosync_core::lease::{self, LeaseState};
 use kb_autosync_core::SourceId;
 
+use crate::error::applied;
 use crate::AwsError;
 
 pub const SLOTS_KEY: &str = "SLOTS";
@@ -71,28 +72,6 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-/// Whether a conditional update was applied: false when its condition did not hold, which is
-/// how the lease and slot writes learn that someone else got there first.
-fn applied<T, E, R>(
-    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
-) -> Result<bool, AwsError>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(err) => {
-            let err = AwsError::from_sdk("UpdateItem", err);
-            if SourcesTable::is_condition_failure(&err) {
-                Ok(false)
-            } else {
-                Err(err)
-            }
-        }
-    }
-}
-
 /// The pinned counters of one job start, as stored under `snapshots.<token>`.
 fn snapshot_value(target_seq: u64, cutoff_seq: u64) -> AttributeValue {
     AttributeValue::M(HashMap::from([
@@ -150,10 +129,6 @@ impl SourcesTable {
             client,
             table: table.into(),
         }
-    }
-
-    fn is_condition_failure(err: &AwsError) -> bool {
-        err.is("ConditionalCheckFailedException")
     }
 
     /// Reserves `count` change numbers of `source` with one write (event-processor, for the new
@@ -276,7 +251,7 @@ impl SourcesTable {
                 .condition_expression("active_execution = :stale")
                 .expression_attribute_values(":stale", s(stale)),
         };
-        applied(request.send().await)
+        applied("UpdateItem", request.send().await)
     }
 
     /// Moves the lease from `from` to `to`, the execution of `round` (the hand-over of
@@ -337,7 +312,7 @@ impl SourcesTable {
             request =
                 request.expression_attribute_values(":empty", AttributeValue::M(HashMap::new()));
         }
-        applied(request.send().await)
+        applied("UpdateItem", request.send().await)
     }
 
     /// Pins the counters a job start covers. The first call for `token` reads `requested_seq`
@@ -388,32 +363,25 @@ impl SourcesTable {
 
     /// Every data source item (the sweep's view). Skips the SLOTS item.
     pub async fn all_sources(&self) -> Result<Vec<(SourceId, LeaseState)>, AwsError> {
-        let mut sources = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("Scan", e))?;
-            for item in page.items.unwrap_or_default() {
-                if let (Some(kb), Some(ds)) = (
-                    text(&item, "knowledge_base_id"),
-                    text(&item, "data_source_id"),
-                ) {
-                    sources.push((SourceId::new(kb, ds), lease_from_item(&item)));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(sources)
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::from_sdk("Scan", e))?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let kb = text(item, "knowledge_base_id")?;
+                let ds = text(item, "data_source_id")?;
+                Some((SourceId::new(kb, ds), lease_from_item(item)))
+            })
+            .collect())
     }
 
     pub async fn read_slots(&self) -> Result<Slots, AwsError> {
@@ -440,7 +408,7 @@ impl SourcesTable {
             .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .send()
             .await;
-        applied(result).map(|_| ())
+        applied("UpdateItem", result).map(|_| ())
     }
 
     /// Takes the job slot of the knowledge base for `execution`: atomically checks that no other
@@ -489,7 +457,7 @@ impl SourcesTable {
                 Ok(_) => return Ok(SlotOutcome::Acquired),
                 Err(err) => {
                     let err = AwsError::from_sdk("UpdateItem", err);
-                    if !Self::is_condition_failure(&err) {
+                    if !err.is_condition_failed() {
                         return Err(err);
                     }
                     let slots = self.read_slots().await?;
@@ -537,7 +505,7 @@ impl SourcesTable {
             .expression_attribute_values(":exec", s(execution))
             .send()
             .await;
-        applied(result).map(|_| ())
+        applied("UpdateItem", result).map(|_| ())
     }
 
     /// Gives the slot back if `execution` holds it (no-op otherwise).
@@ -557,7 +525,7 @@ impl SourcesTable {
             .expression_attribute_values(":exec", s(execution))
             .send()
             .await;
-        applied(result)
+        applied("UpdateItem", result)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Errors a function returns to Lambda. The `errorType` is what Step Functions' Retry and Catch
 //! match on, so it is chosen deliberately instead of the Rust type name.
 
-use kb_autosync_core::start_error::ErrorClass;
+use kb_autosync_core::error_class::ErrorClass;
 use lambda_runtime::Diagnostic;
 
 use crate::config::ConfigError;
@@ -42,7 +42,7 @@ impl TaskError {
 /// AWS errors: classified by their code (throttling, not retryable, transient).
 impl From<AwsError> for TaskError {
     fn from(err: AwsError) -> Self {
-        let class = kb_autosync_core::start_error::classify(Some(&err.code), Some(&err.message));
+        let class = kb_autosync_core::error_class::classify(Some(&err.code), Some(&err.message));
         // A data source that is "busy" only matters for StartIngestionJob; elsewhere a conflict
         // is a transient state.
         let class = if class == ErrorClass::Busy {

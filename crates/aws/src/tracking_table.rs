@@ -9,6 +9,7 @@ use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
 use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::SourceId;
 
+use crate::error::applied;
 use crate::AwsError;
 
 pub const PENDING_INDEX: &str = "pending-by-source";
@@ -39,6 +40,12 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A change read back from a Query of the pending index.
+fn change_record(item: HashMap<String, AttributeValue>) -> Result<ChangeRecord, AwsError> {
+    serde_dynamo::from_item(item)
+        .map_err(|e| AwsError::new("Query", "Deserialization", e.to_string()))
+}
+
 impl TrackingTable {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
@@ -51,25 +58,19 @@ impl TrackingTable {
     pub async fn put_pending(&self, record: &ChangeRecord) -> Result<PutOutcome, AwsError> {
         let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)
             .map_err(|e| AwsError::new("PutItem", "Serialization", e.to_string()))?;
-        match self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(change_id)")
             .send()
-            .await
-        {
-            Ok(_) => Ok(PutOutcome::Recorded),
-            Err(err) => {
-                let err = AwsError::from_sdk("PutItem", err);
-                if err.is("ConditionalCheckFailedException") {
-                    Ok(PutOutcome::AlreadyRecorded)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+            .await;
+        Ok(if applied("PutItem", put)? {
+            PutOutcome::Recorded
+        } else {
+            PutOutcome::AlreadyRecorded
+        })
     }
 
     /// Which of `change_ids` are already recorded (a redelivered event): BatchGetItem with
@@ -225,30 +226,24 @@ impl TrackingTable {
         source: &SourceId,
         cutoff_seq: u64,
     ) -> Result<Vec<ChangeRecord>, AwsError> {
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_source = :s AND source_seq <= :c")
+            .expression_attribute_values(":s", s(source.key()))
+            .expression_attribute_values(":c", n(cutoff_seq))
+            .into_paginator()
+            .items()
+            .send();
         let mut records = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("pending_source = :s AND source_seq <= :c")
-                .expression_attribute_values(":s", s(source.key()))
-                .expression_attribute_values(":c", n(cutoff_seq))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                let record: ChangeRecord = serde_dynamo::from_item(item)
-                    .map_err(|e| AwsError::new("Query", "Deserialization", e.to_string()))?;
-                records.push(record);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
+        while let Some(item) = items
+            .try_next()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?
+        {
+            records.push(change_record(item)?);
         }
         Ok(records)
     }
@@ -258,34 +253,26 @@ impl TrackingTable {
         &self,
         source: &SourceId,
     ) -> Result<Option<ChangeRecord>, AwsError> {
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("pending_source = :s")
-                .filter_expression("#status = :pending")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":s", s(source.key()))
-                .expression_attribute_values(":pending", s("PENDING"))
-                .scan_index_forward(true)
-                .limit(100)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("Query", e))?;
-            if let Some(item) = page.items.unwrap_or_default().into_iter().next() {
-                let record = serde_dynamo::from_item(item)
-                    .map_err(|e| AwsError::new("Query", "Deserialization", e.to_string()))?;
-                return Ok(Some(record));
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(None),
-            }
-        }
+        // The first item of the first page that has one: pages after it are never read.
+        let first = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_source = :s")
+            .filter_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":s", s(source.key()))
+            .expression_attribute_values(":pending", s("PENDING"))
+            .scan_index_forward(true)
+            .limit(100)
+            .into_paginator()
+            .items()
+            .send()
+            .try_next()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?;
+        first.map(change_record).transpose()
     }
 
     /// Marks a change SYNCED by `job_id` (a job, or a direct batch) and takes it out of the
@@ -351,17 +338,7 @@ impl TrackingTable {
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let err = AwsError::from_sdk("UpdateItem", err);
-                if err.is("ConditionalCheckFailedException") {
-                    Ok(false)
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        applied("UpdateItem", request.send().await)
     }
 }
 
@@ -480,5 +457,103 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    /// A PENDING change of `KB#DS` numbered `seq`, as the pending index returns it.
+    fn pending(seq: u64) -> HashMap<String, AttributeValue> {
+        let change: ChangeRecord = serde_json::from_value(serde_json::json!({
+            "change_id": format!("c{seq}"),
+            "knowledge_base_id": "KB",
+            "data_source_id": "DS",
+            "change_type": "create",
+            "bucket": "docs",
+            "key": format!("k{seq}"),
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "event_name": "Object Created",
+            "status": "PENDING",
+            "processed": false,
+            "source_seq": seq,
+            "pending_source": "KB#DS",
+            "expires_at": 0,
+        }))
+        .unwrap();
+        serde_dynamo::to_item(change).unwrap()
+    }
+
+    /// A page of the pending index: `seqs`, then the key to go on from (`after`), if any.
+    fn page(seqs: &[u64], after: Option<&str>) -> aws_sdk_dynamodb::operation::query::QueryOutput {
+        aws_sdk_dynamodb::operation::query::QueryOutput::builder()
+            .set_items(Some(seqs.iter().map(|&seq| pending(seq)).collect()))
+            .set_last_evaluated_key(after.map(key))
+            .build()
+    }
+
+    /// The Query rule answering the page read from `start` (the first page when `None`).
+    fn query_from(
+        start: Option<&'static str>,
+        answer: aws_sdk_dynamodb::operation::query::QueryOutput,
+    ) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_dynamodb::Client::query)
+            .match_requests(move |r| {
+                let from = r
+                    .exclusive_start_key()
+                    .map(|k| k["change_id"].as_s().unwrap().as_str());
+                from == start
+            })
+            .then_output(move || answer.clone())
+    }
+
+    fn seqs(records: &[ChangeRecord]) -> Vec<u64> {
+        records.iter().map(|r| r.source_seq).collect()
+    }
+
+    #[tokio::test]
+    async fn pending_up_to_reads_every_page() {
+        let first = query_from(None, page(&[1, 2], Some("c2")));
+        let second = query_from(Some("c2"), page(&[], Some("c2b")));
+        let third = query_from(Some("c2b"), page(&[3], None));
+        let client = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&first, &second, &third]
+        );
+        let records = TrackingTable::new(client, "tracking")
+            .pending_up_to(&SourceId::new("KB", "DS"), 3)
+            .await
+            .unwrap();
+        assert_eq!(seqs(&records), [1, 2, 3]);
+        assert_eq!(third.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn oldest_pending_goes_past_empty_pages_and_stops_at_the_first_pending() {
+        let first = query_from(None, page(&[], Some("c1")));
+        let second = query_from(Some("c1"), page(&[5, 6], Some("c6")));
+        let third = query_from(Some("c6"), page(&[7], None));
+        let client = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&first, &second, &third]
+        );
+        let oldest = TrackingTable::new(client, "tracking")
+            .oldest_pending(&SourceId::new("KB", "DS"))
+            .await
+            .unwrap();
+        assert_eq!(oldest.map(|r| r.source_seq), Some(5));
+        assert_eq!(second.num_calls(), 1);
+        assert_eq!(third.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn oldest_pending_is_none_after_the_last_empty_page() {
+        let first = query_from(None, page(&[], Some("c1")));
+        let second = query_from(Some("c1"), page(&[], None));
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&first, &second]);
+        let oldest = TrackingTable::new(client, "tracking")
+            .oldest_pending(&SourceId::new("KB", "DS"))
+            .await
+            .unwrap();
+        assert_eq!(oldest, None);
+        assert_eq!(second.num_calls(), 1);
     }
 }

@@ -14,11 +14,12 @@
 //! - [`workflow`]: the payloads exchanged with the state machine.
 //! - [`notification`]: the SNS messages users receive.
 //! - [`sync_request`]: messages on the sync queue.
-//! - [`start_error`]: how StartIngestionJob failures are classified.
+//! - [`error_class`]: how AWS errors are classified for the state machine's Retry and Catch.
 
 pub mod change;
 pub mod direct;
 pub mod drift;
+pub mod error_class;
 pub mod event;
 pub mod handover;
 pub mod job;
@@ -29,7 +30,6 @@ pub mod quota;
 pub mod reconcile;
 pub mod resolution;
 pub mod routing;
-pub mod start_error;
 pub mod sync_request;
 pub mod workflow;
 

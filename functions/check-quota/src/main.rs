@@ -2,28 +2,24 @@
 
 mod handler;
 
+use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::{
     clients::AwsClients, config, executions::Executions, knowledge_base::KnowledgeBase,
     sources_table::SourcesTable,
 };
 use kb_autosync_core::workflow::WorkflowState;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kb_autosync_aws::logging::init();
-    let handler = match build().await {
-        Ok(handler) => handler,
-        Err(err) => {
-            tracing::error!(error = %err, "check-quota cannot start");
-            return Err(err);
-        }
-    };
-    let handler = &handler;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<WorkflowState>| async move { handler.handle(event.payload).await },
-    ))
+    serve(
+        "check-quota",
+        build(),
+        async |handler: &handler::CheckQuota, event: LambdaEvent<WorkflowState>| {
+            handler.handle(event.payload).await
+        },
+    )
     .await
 }
 

@@ -330,6 +330,7 @@ mod tests {
     use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
     use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
+    use kb_autosync_aws::test_util::put_condition_failed;
     use serde_json::json;
 
     use super::*;
@@ -487,15 +488,7 @@ mod tests {
                     ));
                 }
                 if !w.recorded.lock().unwrap().insert(id) {
-                    return MockResponse::Error(PutItemError::ConditionalCheckFailedException(
-                        aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
-                            .meta(
-                                ErrorMetadata::builder()
-                                    .code("ConditionalCheckFailedException")
-                                    .build(),
-                            )
-                            .build(),
-                    ));
+                    return MockResponse::Error(put_condition_failed());
                 }
                 w.puts.lock().unwrap().push(item);
                 MockResponse::Output(PutItemOutput::builder().build())

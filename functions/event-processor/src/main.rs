@@ -4,6 +4,7 @@
 
 mod handler;
 
+use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, route_resolution,
 };
@@ -12,22 +13,17 @@ use kb_autosync_aws::{
     tracking_table::TrackingTable,
 };
 use kb_autosync_core::direct::IngestionMode;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kb_autosync_aws::logging::init();
-    let handler = match build().await {
-        Ok(handler) => handler,
-        Err(err) => {
-            tracing::error!(error = %err, "event-processor cannot start");
-            return Err(err);
-        }
-    };
-    let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        handler.handle(event.payload).await
-    }))
+    serve(
+        "event-processor",
+        build(),
+        async |handler: &handler::EventProcessor, event: LambdaEvent<serde_json::Value>| {
+            handler.handle(event.payload).await
+        },
+    )
     .await
 }
 

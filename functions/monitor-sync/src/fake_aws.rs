@@ -27,6 +27,7 @@ use kb_autosync_aws::metadata_table::MetadataTable;
 use kb_autosync_aws::metrics::Metrics;
 use kb_autosync_aws::notifier::Notifier;
 use kb_autosync_aws::sources_table::SourcesTable;
+use kb_autosync_aws::test_util::update_condition_failed;
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
 use kb_autosync_core::event::ChangeType;
@@ -117,18 +118,6 @@ fn number(values: Option<&Item>, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn condition_failed() -> UpdateItemError {
-    UpdateItemError::ConditionalCheckFailedException(
-        aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
-            .meta(
-                ErrorMetadata::builder()
-                    .code("ConditionalCheckFailedException")
-                    .build(),
-            )
-            .build(),
-    )
-}
-
 impl World {
     /// `TrackingTable::mark_synced` and `mark_failed`, with their conditions.
     fn update_change(
@@ -146,7 +135,7 @@ impl World {
         }
         let values = req.expression_attribute_values();
         let Some(change) = self.changes.get_mut(id) else {
-            return MockResponse::Error(condition_failed());
+            return MockResponse::Error(update_condition_failed());
         };
         if req
             .update_expression()
@@ -154,7 +143,7 @@ impl World {
             .contains(":synced")
         {
             if change.status == ChangeStatus::Synced {
-                return MockResponse::Error(condition_failed());
+                return MockResponse::Error(update_condition_failed());
             }
             change.status = ChangeStatus::Synced;
             change.processed = true;
@@ -164,7 +153,7 @@ impl World {
             change.failure_reason = None;
         } else {
             if change.status != ChangeStatus::Pending {
-                return MockResponse::Error(condition_failed());
+                return MockResponse::Error(update_condition_failed());
             }
             change.status = ChangeStatus::Failed;
             change.failure_reason = text(values, ":reason");

@@ -5,6 +5,7 @@
 mod fake_aws;
 mod handler;
 
+use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, metadata_table::MetadataTable,
     metrics::Metrics,
@@ -13,20 +14,18 @@ use kb_autosync_aws::{
     notifier::Notifier, sources_table::SourcesTable, tracking_table::TrackingTable,
 };
 use kb_autosync_core::workflow::MonitorRequest;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kb_autosync_aws::logging::init();
-    let handler = match build().await {
-        Ok(handler) => handler,
-        Err(err) => {
-            tracing::error!(error = %err, "monitor-sync cannot start");
-            return Err(err);
-        }
-    };
-    let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<MonitorRequest>| async move { handler.handle(event.payload).await })).await
+    serve(
+        "monitor-sync",
+        build(),
+        async |handler: &handler::MonitorSync, event: LambdaEvent<MonitorRequest>| {
+            handler.handle(event.payload).await
+        },
+    )
+    .await
 }
 
 async fn build() -> Result<handler::MonitorSync, Error> {

@@ -24,9 +24,9 @@ use kb_autosync_core::direct::{
     change_outcomes, collapse, direct_or_job, token, DirectSettings, DocumentChanges,
     DocumentOutcome, IngestionMethod, IngestionMode, JobReason, PlannedDocument, Presence,
 };
+use kb_autosync_core::error_class::{classify, ErrorClass};
 use kb_autosync_core::notification::{duration_seconds, JobNotification};
 use kb_autosync_core::routing::RouteTable;
-use kb_autosync_core::start_error::{classify, ErrorClass};
 use kb_autosync_core::workflow::StartedJob;
 use kb_autosync_core::SourceId;
 

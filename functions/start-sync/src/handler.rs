@@ -5,8 +5,8 @@ use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::direct::IngestionMethod;
+use kb_autosync_core::error_class::ErrorClass;
 use kb_autosync_core::quota::IngestionQuota;
-use kb_autosync_core::start_error::ErrorClass;
 use kb_autosync_core::workflow::{StartedJob, WorkflowState};
 use tokio::time::Instant;
 
@@ -44,7 +44,7 @@ impl StartSync {
         let attempt = state.next_attempt();
         let token = state.client_token(attempt);
         let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
-            if e.is("ConditionalCheckFailedException") {
+            if e.is_condition_failed() {
                 TaskError::lease_moved(format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
             } else {
                 e.into()
@@ -190,12 +190,13 @@ mod tests {
     };
     use aws_sdk_bedrockagent::types::{IngestionJob, IngestionJobStatus};
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
     use aws_sdk_dynamodb::types::AttributeValue;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use aws_smithy_types::DateTime;
     use kb_autosync_aws::knowledge_base::KnowledgeBase;
+    use kb_autosync_aws::test_util::update_condition_failed;
 
     use super::*;
 
@@ -232,18 +233,6 @@ mod tests {
 
     fn n(v: u64) -> AttributeValue {
         AttributeValue::N(v.to_string())
-    }
-
-    fn condition_failed() -> UpdateItemError {
-        UpdateItemError::ConditionalCheckFailedException(
-            aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
-                .meta(
-                    ErrorMetadata::builder()
-                        .code("ConditionalCheckFailedException")
-                        .build(),
-                )
-                .build(),
-        )
     }
 
     struct Mocks {
@@ -340,7 +329,7 @@ mod tests {
         let acquire = if slot_free {
             acquire.then_output(|| UpdateItemOutput::builder().build())
         } else {
-            acquire.then_error(condition_failed)
+            acquire.then_error(update_condition_failed)
         };
         let slots = mock!(aws_sdk_dynamodb::Client::get_item)
             .match_requests(|r| {

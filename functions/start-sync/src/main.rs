@@ -4,33 +4,27 @@ mod direct;
 mod handler;
 mod pacer;
 
+use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, metadata_table::MetadataTable,
     metrics::Metrics, sources_table::SourcesTable, tracking_table::TrackingTable,
 };
 use kb_autosync_aws::{notifier::Notifier, objects::ObjectStore};
 use kb_autosync_core::workflow::WorkflowState;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
 use std::time::Duration;
 use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kb_autosync_aws::logging::init();
-    let handler = match build().await {
-        Ok(handler) => handler,
-        Err(err) => {
-            tracing::error!(error = %err, "start-sync cannot start");
-            return Err(err);
-        }
-    };
-    let handler = &handler;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<WorkflowState>| async move {
+    serve(
+        "start-sync",
+        build(),
+        async |handler: &handler::StartSync, event: LambdaEvent<WorkflowState>| {
             let deadline = direct_deadline(event.context.deadline);
             handler.handle(event.payload, deadline).await
         },
-    ))
+    )
     .await
 }
 

@@ -46,7 +46,7 @@ impl SyncProcessor {
             .map_err(|e| match e {
                 RoundError::Aws(e) => e.into(),
                 RoundError::RetryLater(message) => TaskError::new(
-                    kb_autosync_core::start_error::ErrorClass::Transient,
+                    kb_autosync_core::error_class::ErrorClass::Transient,
                     message,
                 ),
             })

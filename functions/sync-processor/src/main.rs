@@ -5,26 +5,20 @@
 mod handler;
 mod round;
 
+use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{clients::AwsClients, config, executions::Executions, metrics::Metrics};
 use kb_autosync_aws::{sources_table::SourcesTable, tracking_table::TrackingTable};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    kb_autosync_aws::logging::init();
-    let handler = match build().await {
-        Ok(handler) => handler,
-        Err(err) => {
-            tracing::error!(error = %err, "sync-processor cannot start");
-            return Err(err);
-        }
-    };
-    let handler = &handler;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
+    serve(
+        "sync-processor",
+        build(),
+        async |handler: &handler::SyncProcessor, event: LambdaEvent<serde_json::Value>| {
             handler.dispatch(event.payload).await
         },
-    ))
+    )
     .await
 }
 

@@ -268,7 +268,7 @@ impl Rounds {
 mod tests {
     use std::collections::HashMap;
 
-    use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
     use aws_sdk_dynamodb::types::AttributeValue;
     use aws_sdk_sfn::operation::describe_execution::{
         DescribeExecutionError, DescribeExecutionOutput,
@@ -278,6 +278,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use aws_smithy_types::DateTime;
+    use kb_autosync_aws::test_util::update_condition_failed;
 
     use super::*;
 
@@ -335,17 +336,7 @@ mod tests {
         if succeeds {
             rule.then_output(|| UpdateItemOutput::builder().build())
         } else {
-            rule.then_error(|| {
-                UpdateItemError::ConditionalCheckFailedException(
-                    aws_sdk_dynamodb::types::error::ConditionalCheckFailedException::builder()
-                        .meta(
-                            ErrorMetadata::builder()
-                                .code("ConditionalCheckFailedException")
-                                .build(),
-                        )
-                        .build(),
-                )
-            })
+            rule.then_error(update_condition_failed)
         }
     }
 

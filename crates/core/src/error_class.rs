@@ -1,5 +1,6 @@
-//! Classifies Bedrock errors into what the workflow does about them. The error names here are
-//! the `errorType`s the functions return, which the state machine's Retry/Catch match on.
+//! Classifies AWS errors (every call's, StartIngestionJob's included) into what the workflow does
+//! about them. The error names here are the `errorType`s the functions return, which the state
+//! machine's Retry/Catch match on.
 
 /// `errorType` for "a job is already running" (ours or one started elsewhere): wait, never fail.
 pub const DATA_SOURCE_BUSY: &str = "DataSourceBusy";
