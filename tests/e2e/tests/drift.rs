@@ -67,7 +67,7 @@ async fn notifications(stack: &LocalStack, on: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn drift_finds_what_the_service_never_saw() {
+async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
     let mut options = options("drift");
     // Real time: S3's LastModified and the emulator's document timestamps are then comparable,
     // as in AWS.
@@ -124,5 +124,32 @@ async fn drift_finds_what_the_service_never_saw() {
     ] {
         assert!(table.contains(expected), "{expected}:\n{table}");
     }
+
+    // Reconcile records the three as changes (twice in a row: the second records nothing new),
+    // they sync like any other change, and drift is left with the failed document only.
+    let (code, out) = autosync(&stack, &["--json", "reconcile"]);
+    assert_eq!(code, 0, "{out}");
+    let first: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(first[0]["recorded"], 3, "{out}");
+    let (_, out) = autosync(&stack, &["--json", "reconcile"]);
+    let second: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(second[0]["recorded"], 0, "{out}");
+    assert_eq!(second[0]["already_recorded"], 3, "{out}");
+    let changes = settle_count(&stack, 6, Duration::from_secs(120)).await;
+    let reconciled: Vec<_> = changes
+        .iter()
+        .filter(|c| c.origin.as_deref() == Some("reconcile"))
+        .collect();
+    assert_eq!(reconciled.len(), 3, "{changes:?}");
+    assert!(reconciled
+        .iter()
+        .all(|c| c.status == kb_autosync_core::change::ChangeStatus::Synced));
+    let (code, out) = autosync(&stack, &["--json", "drift"]);
+    assert_eq!(code, 1, "the failed document stays: {out}");
+    let after: Value = serde_json::from_str(&out).unwrap();
+    for category in ["missing", "stale", "orphaned"] {
+        assert!(keys(&after[0][category]).is_empty(), "{category}: {out}");
+    }
+    assert_index_matches_s3(&stack, KB, DS, PREFIX).await;
     notifications(&stack, true).await;
 }
