@@ -189,6 +189,7 @@ pub fn direct_settings() -> Result<DirectSettings, ConfigError> {
             defaults.calls_per_second,
             "a number of calls per second",
         )?,
+        pause_seconds: direct_sync_delay_seconds()? as u64,
     };
     if settings.calls_per_second.is_nan() || settings.calls_per_second <= 0.0 {
         return Err(ConfigError::Invalid {

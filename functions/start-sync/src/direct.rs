@@ -53,7 +53,7 @@ pub struct DirectIngestion {
 pub struct PinnedRound<'a> {
     pub source: SourceId,
     pub execution: &'a str,
-    pub client_token: &'a str,
+    pub client_token: String,
     pub attempt: u32,
     pub target_seq: u64,
     pub cutoff_seq: u64,
@@ -72,7 +72,7 @@ impl PinnedRound<'_> {
         StartedJob {
             job_id: id.to_string(),
             attempt: self.attempt,
-            client_token: self.client_token.to_string(),
+            client_token: self.client_token.clone(),
             target_seq: self.target_seq,
             target_seq_text: self.target_seq.to_string(),
             cutoff_seq: self.cutoff_seq,
@@ -146,7 +146,7 @@ impl DirectIngestion {
         if mode == IngestionMode::Job {
             return Ok(DirectOutcome::Job(JobReason::ModeIsJob));
         }
-        let batch_id = token::batch_id(round.client_token);
+        let batch_id = token::batch_id(&round.client_token);
         let pending: Vec<ChangeRecord> = self
             .tracking
             .pending_up_to(&round.source, round.cutoff_seq)
@@ -294,7 +294,7 @@ impl DirectIngestion {
                     remaining: calls.len() - index,
                 }));
             }
-            let call_token = token::call_token(round.client_token, call);
+            let call_token = token::call_token(&round.client_token, call);
             let mut attempt = 1;
             loop {
                 pacer.wait().await;
@@ -424,7 +424,7 @@ impl DirectIngestion {
                 started_at,
                 execution_name: round.execution,
                 attempt: round.attempt,
-                client_token: round.client_token,
+                client_token: &round.client_token,
                 target_seq: round.target_seq,
                 cutoff_seq: round.cutoff_seq,
                 method: IngestionMethod::Direct,
@@ -533,7 +533,7 @@ mod tests {
         PinnedRound {
             source: source(),
             execution: "KB-DS-r1",
-            client_token: "KB-DS-r1-p0-a1-0123456789abcdef0123456789abcdef",
+            client_token: "KB-DS-r1-p0-a1-0123456789abcdef0123456789abcdef".into(),
             attempt: 1,
             target_seq: 3,
             cutoff_seq: 7,
@@ -703,7 +703,7 @@ mod tests {
         let DirectOutcome::Done { batch_id, .. } = outcome else {
             panic!("{outcome:?}");
         };
-        assert_eq!(batch_id, token::batch_id(round().client_token));
+        assert_eq!(batch_id, token::batch_id(&round().client_token));
         assert_eq!(ingest.num_calls(), 1);
         assert!(status.num_calls() >= 1);
         assert_eq!(publish.num_calls(), 1);

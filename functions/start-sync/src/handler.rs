@@ -8,6 +8,9 @@ use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::error_class::ErrorClass;
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::workflow::{StartedJob, WorkflowState};
+use std::time::Duration;
+
+use kb_autosync_core::SourceId;
 use tokio::time::Instant;
 
 use crate::direct::{DirectIngestion, DirectOutcome, PinnedRound};
@@ -24,6 +27,12 @@ pub struct StartSync {
     pub start_in_flight_ms: i64,
     pub metrics: Metrics,
 }
+
+/// Direct batches one invocation runs at most (each pins the counters again; the lease item
+/// keeps one snapshot per pin until the next iteration).
+const MAX_BATCHES_PER_INVOCATION: u32 = 6;
+/// Time a further batch needs at least (calls, a document's processing, marking).
+const NEXT_BATCH_ROOM: Duration = Duration::from_secs(15);
 
 impl StartSync {
     /// Order matters: the counters are pinned BEFORE the job starts, so the job covers every
@@ -43,21 +52,7 @@ impl StartSync {
         let execution = &state.input.execution_name;
         let attempt = state.next_attempt();
         let token = state.client_token(attempt);
-        let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
-            if e.is_condition_failed() {
-                TaskError::lease_moved(format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
-            } else {
-                e.into()
-            }
-        })?;
-        let round = PinnedRound {
-            source,
-            execution,
-            client_token: &token,
-            attempt,
-            target_seq: snapshot.target_seq,
-            cutoff_seq: snapshot.cutoff_seq,
-        };
+        let round = self.pin(source, execution, attempt, token).await?;
         if self.nothing_new(&state, &round).await? {
             return Ok(round.started(
                 "",
@@ -66,15 +61,10 @@ impl StartSync {
                 true,
             ));
         }
-        match self.direct.run(&round, deadline).await? {
-            DirectOutcome::Done {
-                batch_id,
-                started_at,
-            } => return Ok(round.started(&batch_id, &started_at, IngestionMethod::Direct, false)),
-            DirectOutcome::Job(reason) => {
-                tracing::info!(source = %round.source, execution, cutoff_seq = round.cutoff_seq, %reason, "this round takes an ingestion job")
-            }
-        }
+        let round = match self.direct_batches(round, deadline).await? {
+            Ok(done) => return Ok(done),
+            Err(round) => round,
+        };
         self.take_slot(&round).await?;
         let job = self.start_job(&round).await?;
         self.jobs
@@ -85,7 +75,7 @@ impl StartSync {
                 started_at: &job.started_at,
                 execution_name: execution,
                 attempt,
-                client_token: &token,
+                client_token: &round.client_token,
                 target_seq: round.target_seq,
                 cutoff_seq: round.cutoff_seq,
                 method: IngestionMethod::Job,
@@ -94,6 +84,78 @@ impl StartSync {
         self.metrics.count(JOBS_STARTED, 1, &round.source);
         tracing::info!(source = %round.source, execution, job_id = %job.job_id, attempt, target_seq = round.target_seq, cutoff_seq = round.cutoff_seq, "ingestion job started");
         Ok(round.started(&job.job_id, &job.started_at, IngestionMethod::Job, false))
+    }
+
+    /// Pins the counters for `token` (the same values for every retry of it).
+    async fn pin<'a>(
+        &self,
+        source: SourceId,
+        execution: &'a str,
+        attempt: u32,
+        token: String,
+    ) -> Result<PinnedRound<'a>, TaskError> {
+        let snapshot = self.sources.snapshot(&source, execution, &token).await.map_err(|e| {
+            if e.is_condition_failed() {
+                TaskError::lease_moved(format!("execution {execution} no longer holds the lease of {source}: not starting a job"))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(PinnedRound {
+            source,
+            execution,
+            client_token: token,
+            attempt,
+            target_seq: snapshot.target_seq,
+            cutoff_seq: snapshot.cutoff_seq,
+        })
+    }
+
+    /// Direct batches, as many as requests keep arriving and the invocation has time for:
+    /// after a batch, when a request was counted meanwhile, the counters are pinned again (a
+    /// token of its own, so a retried task pins the same values) and the next batch runs in
+    /// the same invocation, which costs no state transition. `Ok`: the round is done directly;
+    /// `Err(round)`: the round, as last pinned, takes the job path.
+    async fn direct_batches<'a>(
+        &self,
+        mut round: PinnedRound<'a>,
+        deadline: Instant,
+    ) -> Result<Result<StartedJob, PinnedRound<'a>>, TaskError> {
+        let first_token = round.client_token.clone();
+        let mut batch = 1;
+        loop {
+            let (batch_id, started_at) = match self.direct.run(&round, deadline).await? {
+                DirectOutcome::Done {
+                    batch_id,
+                    started_at,
+                } => (batch_id, started_at),
+                DirectOutcome::Job(reason) => {
+                    tracing::info!(source = %round.source, execution = round.execution, cutoff_seq = round.cutoff_seq, %reason, "this round takes an ingestion job");
+                    return Ok(Err(round));
+                }
+            };
+            let done = round.started(&batch_id, &started_at, IngestionMethod::Direct, false);
+            let pause = Duration::from_secs(self.direct.settings.pause_seconds);
+            let room = deadline.saturating_duration_since(Instant::now());
+            if batch >= MAX_BATCHES_PER_INVOCATION
+                || room < pause + NEXT_BATCH_ROOM
+                || !self.requested_since(&round).await?
+            {
+                return Ok(Ok(done));
+            }
+            batch += 1;
+            tokio::time::sleep(pause).await;
+            let token = format!("{first_token}-b{batch}");
+            round = self
+                .pin(round.source, round.execution, round.attempt, token)
+                .await?;
+        }
+    }
+
+    /// Whether a sync request was counted after `round` pinned its counters.
+    async fn requested_since(&self, round: &PinnedRound<'_>) -> Result<bool, TaskError> {
+        let lease = self.sources.read(&round.source).await?.unwrap_or_default();
+        Ok(lease.requested_seq > round.target_seq)
     }
 
     /// The round goes again because requests were counted during the previous job, but every
@@ -154,7 +216,7 @@ impl StartSync {
         );
         let started = self
             .knowledge_base
-            .start_job(source, round.client_token, &description)
+            .start_job(source, &round.client_token, &description)
             .await;
         if started.is_ok() {
             kb_autosync_aws::crash_point!("start-sync/after-start-ingestion-job");

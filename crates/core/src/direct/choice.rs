@@ -16,6 +16,9 @@ pub struct DirectSettings {
     pub wait_seconds: u64,
     /// Document calls (ingest, delete, status) per second at most.
     pub calls_per_second: f64,
+    /// Pause before a further batch in the same invocation, so requests arriving together share
+    /// it (DirectSyncDelaySeconds, the delay their sync requests had).
+    pub pause_seconds: u64,
 }
 
 impl Default for DirectSettings {
@@ -25,6 +28,7 @@ impl Default for DirectSettings {
             max_changes: 50,
             wait_seconds: 40,
             calls_per_second: 5.0,
+            pause_seconds: 5,
         }
     }
 }
