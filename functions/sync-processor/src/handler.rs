@@ -1,10 +1,11 @@
 use std::collections::BTreeMap;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
-use kb_autosync_aws::metrics::{Metrics, OLDEST_PENDING_AGE};
+use kb_autosync_aws::executions::Executions;
+use kb_autosync_aws::metrics::Metrics;
+use kb_autosync_aws::sources_table::SourcesTable;
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
-use kb_autosync_core::change::age_seconds;
 use kb_autosync_core::handover::{Continuation, ContinueRequest};
 use kb_autosync_core::sync_request::SyncRequest;
 use kb_autosync_core::SourceId;
@@ -13,6 +14,8 @@ use crate::round::{RoundError, Rounds};
 
 pub struct SyncProcessor {
     pub rounds: Rounds,
+    pub sources: SourcesTable,
+    pub executions: Executions,
     pub tracking: TrackingTable,
     pub metrics: Metrics,
 }
@@ -94,75 +97,5 @@ impl SyncProcessor {
             }
         }
         kb_autosync_aws::batch_failures(failures)
-    }
-
-    /// Anti-entropy: every data source with a PENDING change and no running execution gets a
-    /// round. The backstop for executions stopped by hand and requests that reached the DLQ.
-    async fn sweep(&self) -> Result<(), String> {
-        let sources = self
-            .rounds
-            .sources
-            .all_sources()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut errors = Vec::new();
-        for (source, lease) in sources {
-            let oldest = match self.tracking.oldest_pending(&source).await {
-                Ok(oldest) => oldest,
-                Err(e) => {
-                    errors.push(format!("{source}: {e}"));
-                    continue;
-                }
-            };
-            let age = oldest
-                .as_ref()
-                .map(|c| age_seconds(c, chrono::Utc::now()))
-                .unwrap_or(0.0);
-            self.metrics
-                .emit(OLDEST_PENDING_AGE, age, "Seconds", &source);
-            if oldest.is_none() {
-                if let Some(execution) = &lease.active_execution {
-                    if let Err(e) = self.release_if_ended(&source, execution).await {
-                        errors.push(format!("{source}: {e}"));
-                    }
-                }
-                continue;
-            }
-            match self.rounds.ensure_running(&source, 1).await {
-                Ok(execution) => {
-                    tracing::info!(%source, %execution, oldest_pending_age_seconds = age, "sweep: pending changes are covered by a running execution")
-                }
-                Err(e) => errors.push(format!("{source}: {e}")),
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
-    }
-
-    /// Nothing is pending, yet the lease names an execution: if that execution has ended (it was
-    /// stopped after marking its changes, before ReleaseLease), no request will ever come to
-    /// reclaim it, so the sweep releases it. (Found by fault scenario seed 43.)
-    async fn release_if_ended(&self, source: &SourceId, execution: &str) -> Result<(), String> {
-        let state = self
-            .rounds
-            .executions
-            .state(execution)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let kb_autosync_core::lease::ExecutionState::Ended(status) = state {
-            if self
-                .rounds
-                .sources
-                .release_ended(source, execution)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                tracing::warn!(%source, %execution, %status, "sweep: released the lease of an execution that ended without releasing it");
-            }
-        }
-        Ok(())
     }
 }

@@ -4,6 +4,7 @@
 
 mod handler;
 mod round;
+mod sweep;
 
 use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{clients::AwsClients, config, executions::Executions, metrics::Metrics};
@@ -24,10 +25,14 @@ async fn main() -> Result<(), Error> {
 
 async fn build() -> Result<handler::SyncProcessor, Error> {
     let aws = AwsClients::from_env().await;
+    let sources = SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?);
+    let executions = Executions::new(aws.sfn.clone(), config::state_machine_arn()?);
     Ok(handler::SyncProcessor {
+        sources: sources.clone(),
+        executions: executions.clone(),
         rounds: round::Rounds {
-            sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
-            executions: Executions::new(aws.sfn.clone(), config::state_machine_arn()?),
+            sources,
+            executions,
             settings: config::workflow_settings()?,
             claim_grace_ms: config::lease_claim_grace_ms()?,
             hand_over: config::hand_over_policy()?,
