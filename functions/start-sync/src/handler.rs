@@ -121,6 +121,11 @@ impl StartSync {
         mut round: PinnedRound<'a>,
         deadline: Instant,
     ) -> Result<Result<StartedJob, PinnedRound<'a>>, TaskError> {
+        if self.holds_slot(&round).await? {
+            // An earlier attempt of this task took the slot to start a job, and may have started
+            // it: the retry must find that job (same client token), not go direct beside it.
+            return Ok(Err(round));
+        }
         let first_token = round.client_token.clone();
         let mut batch = 1;
         loop {
@@ -150,6 +155,15 @@ impl StartSync {
                 .pin(round.source, round.execution, round.attempt, token)
                 .await?;
         }
+    }
+
+    /// Whether this execution holds its knowledge base's job slot.
+    async fn holds_slot(&self, round: &PinnedRound<'_>) -> Result<bool, TaskError> {
+        let slots = self.sources.read_slots().await?;
+        Ok(slots.holders.iter().any(|h| {
+            h.knowledge_base_id == round.source.knowledge_base_id
+                && h.execution_name == round.execution
+        }))
     }
 
     /// Whether a sync request was counted after `round` pinned its counters.
