@@ -109,7 +109,9 @@ impl MetadataTable {
                 "SET covered_change_count = if_not_exists(covered_change_count, :count)",
             )
             .expression_attribute_values(":count", n(count))
-            .return_values(ReturnValue::UpdatedNew)
+            // ALL_NEW, not UPDATED_NEW: when the count is already stored the SET changes nothing,
+            // and an implementation may then leave the attribute out of UPDATED_NEW.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
@@ -207,7 +209,7 @@ mod tests {
                     && r.expression_attribute_values()
                         .and_then(|v| v.get(":count"))
                         == Some(&n(4))
-                    && r.return_values() == Some(&ReturnValue::UpdatedNew)
+                    && r.return_values() == Some(&ReturnValue::AllNew)
             })
             .then_output(|| {
                 UpdateItemOutput::builder()

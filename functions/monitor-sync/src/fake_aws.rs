@@ -197,6 +197,8 @@ impl World {
         let output = UpdateItemOutput::builder();
         if req.return_values() == Some(&ReturnValue::UpdatedNew) {
             output.set_attributes(Some(updated)).build()
+        } else if req.return_values() == Some(&ReturnValue::AllNew) {
+            output.set_attributes(Some(item.clone())).build()
         } else {
             output.build()
         }
