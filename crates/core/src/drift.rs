@@ -71,46 +71,57 @@ fn presence(status: &str) -> Option<bool> {
     }
 }
 
-pub fn compare(objects: &[ScopeObject], documents: &[IndexedDocument]) -> Drift {
-    // The newest change of each document: its own object or its metadata file.
-    let mut in_s3: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+/// Each document of the scope (an object that is neither a folder placeholder nor a metadata
+/// file) with its version: the newest modification of the object and of its metadata file.
+pub fn document_versions(objects: &[ScopeObject]) -> BTreeMap<String, DateTime<Utc>> {
     let mut metadata_changed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut versions: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     for object in objects.iter().filter(|o| !o.key.ends_with('/')) {
         match metadata_of(&object.key) {
             Some(document) => {
                 metadata_changed.insert(document, object.last_modified);
             }
             None => {
-                in_s3.insert(object.key.as_str(), object.last_modified);
+                versions.insert(object.key.clone(), object.last_modified);
             }
         }
     }
+    for (key, version) in versions.iter_mut() {
+        if let Some(metadata) = metadata_changed.get(key) {
+            *version = (*version).max(*metadata);
+        }
+    }
+    versions
+}
+
+pub fn compare(objects: &[ScopeObject], documents: &[IndexedDocument]) -> Drift {
+    let in_s3 = document_versions(objects);
     let indexed: BTreeMap<&str, &IndexedDocument> = documents
         .iter()
         .filter(|d| presence(&d.status).is_some())
         .map(|d| (d.key.as_str(), d))
         .collect();
     let mut drift = Drift::default();
-    for (key, modified) in &in_s3 {
-        let Some(document) = indexed.get(key) else {
+    for (key, changed) in &in_s3 {
+        let Some(document) = indexed.get(key.as_str()) else {
             drift.missing.push(key.to_string());
             continue;
         };
-        let changed = metadata_changed
-            .get(*key)
-            .map_or(*modified, |m| (*m).max(*modified));
         if presence(&document.status) == Some(false) {
             drift.failed.push(FailedDocument {
                 key: key.to_string(),
                 status: document.status.clone(),
                 reason: document.reason.clone().unwrap_or_default(),
             });
-        } else if document.updated_at.is_some_and(|updated| changed > updated) {
+        } else if document
+            .updated_at
+            .is_some_and(|updated| *changed > updated)
+        {
             drift.stale.push(key.to_string());
         }
     }
     for key in indexed.keys() {
-        if !in_s3.contains_key(key) && document_key(key) == *key {
+        if !in_s3.contains_key(*key) && document_key(key) == *key {
             drift.orphaned.push(key.to_string());
         }
     }

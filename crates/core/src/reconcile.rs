@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::direct::plan::metadata_of;
-use crate::drift::{Drift, IndexedDocument, ScopeObject};
+use crate::drift::{document_versions, Drift, IndexedDocument, ScopeObject};
 use crate::event::{ChangeType, EventSource, ObjectChange, ObjectKey};
 
 /// `event_name` of reconciled changes (what `autosync changes` shows as the event).
@@ -45,13 +44,7 @@ pub fn changes(
     objects: &[ScopeObject],
     documents: &[IndexedDocument],
 ) -> Vec<ObjectChange> {
-    // A document's version: the newest of its object and its metadata file.
-    let mut modified: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for object in objects {
-        let key = metadata_of(&object.key).unwrap_or_else(|| object.key.clone());
-        let entry = modified.entry(key).or_insert(object.last_modified);
-        *entry = (*entry).max(object.last_modified);
-    }
+    let modified = document_versions(objects);
     let updated: BTreeMap<&str, Option<DateTime<Utc>>> = documents
         .iter()
         .map(|d| (d.key.as_str(), d.updated_at))
