@@ -140,6 +140,7 @@ impl KnowledgeBase {
                     uri: uri.clone(),
                     status: "NOT_FOUND".into(),
                     reason: None,
+                    updated_at: None,
                 });
         }
         Ok(statuses)

@@ -42,6 +42,8 @@ pub struct DocumentState {
     pub uri: String,
     pub status: String,
     pub reason: Option<String>,
+    /// When Bedrock last updated the document.
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn statistics_json(stats: Option<&IngestionJobStatistics>) -> serde_json::Value {
@@ -311,6 +313,10 @@ fn document_state(
         reason: detail
             .status_reason
             .map(kb_autosync_core::job::bounded_reason),
+        updated_at: detail
+            .updated_at
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?)),
     }
 }
 

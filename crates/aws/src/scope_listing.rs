@@ -54,37 +54,18 @@ impl KnowledgeBase {
         bucket: &str,
     ) -> Result<Vec<IndexedDocument>, AwsError> {
         let prefix = format!("s3://{bucket}/");
-        let mut documents = Vec::new();
-        let mut pages = self
-            .client
-            .list_knowledge_base_documents()
-            .knowledge_base_id(&source.knowledge_base_id)
-            .data_source_id(&source.data_source_id)
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk("ListKnowledgeBaseDocuments", e))?;
-            for detail in page.document_details {
-                let Some(key) = detail
-                    .identifier
-                    .as_ref()
-                    .and_then(|i| i.s3.as_ref())
-                    .and_then(|s3| s3.uri.strip_prefix(&prefix))
-                    .map(str::to_string)
-                else {
-                    continue;
-                };
-                documents.push(IndexedDocument {
-                    key,
-                    status: detail.status.as_str().to_string(),
-                    reason: detail
-                        .status_reason
-                        .map(kb_autosync_core::job::bounded_reason),
-                    updated_at: detail.updated_at.as_ref().map(utc),
-                });
-            }
-        }
-        Ok(documents)
+        Ok(self
+            .all_document_states(source)
+            .await?
+            .into_iter()
+            .filter_map(|state| {
+                Some(IndexedDocument {
+                    key: state.uri.strip_prefix(&prefix)?.to_string(),
+                    status: state.status,
+                    reason: state.reason,
+                    updated_at: state.updated_at,
+                })
+            })
+            .collect())
     }
 }

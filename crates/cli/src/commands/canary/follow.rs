@@ -413,6 +413,7 @@ mod tests {
             uri: "s3://b/k".into(),
             status: status.into(),
             reason: reason.map(str::to_string),
+            updated_at: None,
         }))
     }
 
