@@ -1,7 +1,8 @@
 //! Shared set-up of the end-to-end suites: a fresh local stack per test, with second-scale
 //! timings and a Bedrock emulator running 10x faster than Bedrock.
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use kb_autosync_core::change::ChangeRecord;
 use kb_autosync_local::emulator::EmulatedJob;
@@ -144,4 +145,54 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("timed out after {} s waiting for {what}", timeout.as_secs());
+}
+
+/// What one run of the `autosync` binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub seconds: f64,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the built `autosync` binary against the stack, as a user would with the README's flags.
+pub fn autosync(stack: &LocalStack, args: &[&str]) -> Run {
+    autosync_at(stack, &stack.info.moto_endpoint, args)
+}
+
+/// `autosync` with `endpoint` as the AWS endpoint (an unreachable one, for its error).
+pub fn autosync_at(stack: &LocalStack, endpoint: &str, args: &[&str]) -> Run {
+    let binary = project_root().join("target/debug/autosync");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p kb-autosync-cli` (make e2e does)",
+        binary.display()
+    );
+    let started = Instant::now();
+    let output = Command::new(&binary)
+        .args(["--endpoint-url", endpoint])
+        .args([
+            "--bedrock-endpoint-url",
+            stack.info.emulator_endpoint.as_deref().unwrap(),
+        ])
+        .args(["--region", &stack.info.region])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("autosync runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }

@@ -4,7 +4,7 @@
 //! it breaks, with the cause and the fix; and no canary object is ever left in S3.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kb_autosync_e2e::*;
 use kb_autosync_local::stack::project_root;
@@ -26,48 +26,9 @@ const STAGES: [&str; 11] = [
     "removed",
 ];
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
-/// Runs the built `autosync` binary against the stack, with the README's flags.
+/// The shared runner, printing what it ran and how long it took.
 fn autosync(stack: &LocalStack, args: &[&str]) -> Run {
-    let binary = project_root().join("target/debug/autosync");
-    assert!(
-        binary.exists(),
-        "{} is missing: build it with `cargo build -p kb-autosync-cli` (make e2e does)",
-        binary.display()
-    );
-    let started = Instant::now();
-    let output = Command::new(&binary)
-        .args(["--endpoint-url", &stack.info.moto_endpoint])
-        .args([
-            "--bedrock-endpoint-url",
-            stack.info.emulator_endpoint.as_deref().unwrap(),
-        ])
-        .args(["--region", &stack.info.region])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("autosync runs");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    let run = kb_autosync_e2e::autosync(stack, args);
     println!(
         "$ autosync {} ({:.1}s)\n{}",
         args.join(" "),

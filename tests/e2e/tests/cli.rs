@@ -1,58 +1,11 @@
 //! The `autosync` operator CLI against the local stack: every command, its tables and JSON, the
 //! errors a user meets, and `doctor` catching each setup mistake it knows.
 
-use std::process::Command;
 use std::time::Duration;
 
 use kb_autosync_e2e::*;
-use kb_autosync_local::stack::project_root;
 use kb_autosync_local::LocalStack;
 use serde_json::{json, Value};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
-/// Runs the built `autosync` binary against the stack, as a user would with the README's flags.
-fn autosync(stack: &LocalStack, args: &[&str]) -> Run {
-    autosync_at(stack, &stack.info.moto_endpoint, args)
-}
-
-fn autosync_at(stack: &LocalStack, endpoint: &str, args: &[&str]) -> Run {
-    let binary = project_root().join("target/debug/autosync");
-    assert!(
-        binary.exists(),
-        "{} is missing: build it with `cargo build -p kb-autosync-cli` (make e2e does)",
-        binary.display()
-    );
-    let output = Command::new(&binary)
-        .args(["--endpoint-url", endpoint])
-        .args([
-            "--bedrock-endpoint-url",
-            stack.info.emulator_endpoint.as_deref().unwrap(),
-        ])
-        .args(["--region", &stack.info.region])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("autosync runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_changes_jobs_and_sync_show_what_happened() {

@@ -2,38 +2,23 @@
 //! off, the most common slip) show up as missing, stale and orphaned documents, a document
 //! Bedrock failed as failed; an index equal to S3 is clean.
 
-use std::process::Command;
 use std::time::Duration;
 
 use kb_autosync_e2e::*;
-use kb_autosync_local::stack::project_root;
 use kb_autosync_local::{observe, LocalStack};
 use serde_json::{json, Value};
 
-/// Runs the built `autosync` binary against the stack; (exit code, stdout JSON or text).
-fn autosync(stack: &LocalStack, args: &[&str]) -> (i32, String) {
-    let binary = project_root().join("target/debug/autosync");
-    let output = Command::new(&binary)
-        .args(["--endpoint-url", &stack.info.moto_endpoint])
-        .args([
-            "--bedrock-endpoint-url",
-            stack.info.emulator_endpoint.as_deref().unwrap(),
-        ])
-        .args(["--region", &stack.info.region])
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap_or_else(|e| panic!("{} runs: {e}", binary.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let code = output.status.code().unwrap_or(-1);
+/// `autosync ARGS`: (exit code, stdout); 0 (in sync) and 1 (drift) are the answers expected.
+fn run(stack: &LocalStack, args: &[&str]) -> (i32, String) {
+    let run = autosync(stack, args);
     assert!(
-        code == 0 || code == 1,
-        "autosync {args:?} exited {code}: {stderr}\n{stdout}"
+        run.code == 0 || run.code == 1,
+        "autosync {args:?} exited {}: {}\n{}",
+        run.code,
+        run.stderr,
+        run.stdout
     );
-    (code, stdout)
+    (run.code, run.stdout)
 }
 
 fn keys(value: &Value) -> Vec<String> {
@@ -86,7 +71,7 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
         put(&stack, key, "first").await;
     }
     settle_count(&stack, 3, Duration::from_secs(120)).await;
-    let (code, out) = autosync(&stack, &["--json", "drift"]);
+    let (code, out) = run(&stack, &["--json", "drift"]);
     let clean: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(code, 1, "the failed document is drift: {out}");
     assert_eq!(keys(&clean[0]["failed"]), vec!["docs/encrypted.pdf"]);
@@ -104,7 +89,7 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
     put(&stack, "docs/a.txt", "second").await;
     put(&stack, "docs/c.txt", "new").await;
     observe::delete_object(&stack, "docs/b.txt").await.unwrap();
-    let (code, out) = autosync(&stack, &["--json", "drift", "--kb", KB]);
+    let (code, out) = run(&stack, &["--json", "drift", "--kb", KB]);
     assert_eq!(code, 1, "{out}");
     let drift: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(drift.as_array().unwrap().len(), 1);
@@ -114,7 +99,7 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
     assert_eq!(keys(&drift[0]["failed"]), vec!["docs/encrypted.pdf"]);
     assert_eq!(drift[0]["objects"], 3);
 
-    let (code, table) = autosync(&stack, &["drift"]);
+    let (code, table) = run(&stack, &["drift"]);
     assert_eq!(code, 1);
     for expected in [
         "MISSING",
@@ -127,11 +112,11 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
 
     // Reconcile records the three as changes (twice in a row: the second records nothing new),
     // they sync like any other change, and drift is left with the failed document only.
-    let (code, out) = autosync(&stack, &["--json", "reconcile"]);
+    let (code, out) = run(&stack, &["--json", "reconcile"]);
     assert_eq!(code, 0, "{out}");
     let first: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(first[0]["recorded"], 3, "{out}");
-    let (_, out) = autosync(&stack, &["--json", "reconcile"]);
+    let (_, out) = run(&stack, &["--json", "reconcile"]);
     let second: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(second[0]["recorded"], 0, "{out}");
     assert_eq!(second[0]["already_recorded"], 3, "{out}");
@@ -144,7 +129,7 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
     assert!(reconciled
         .iter()
         .all(|c| c.status == kb_autosync_core::change::ChangeStatus::Synced));
-    let (code, out) = autosync(&stack, &["--json", "drift"]);
+    let (code, out) = run(&stack, &["--json", "drift"]);
     assert_eq!(code, 1, "the failed document stays: {out}");
     let after: Value = serde_json::from_str(&out).unwrap();
     for category in ["missing", "stale", "orphaned"] {
