@@ -575,6 +575,31 @@ mod tests {
     }
 
     #[test]
+    fn direct_batches_pinning_again_keep_the_lease_item_far_under_the_item_limit() {
+        // A start-sync invocation that goes direct pins once per batch (at most
+        // MAX_BATCHES_PER_INVOCATION), in every attempt of the iteration.
+        let pins = MAX_JOB_ATTEMPTS * kb_autosync_core::direct::MAX_BATCHES_PER_INVOCATION as usize;
+        let snapshots: HashMap<String, AttributeValue> = (0..pins)
+            .map(|i| {
+                (
+                    format!("{}-b{i}", "t".repeat(250)),
+                    snapshot_value(u64::MAX, u64::MAX),
+                )
+            })
+            .collect();
+        let lease = HashMap::from([
+            ("source_id".to_string(), s("K".repeat(21))),
+            ("active_execution".to_string(), s(longest_execution_name(0))),
+            ("snapshots".to_string(), AttributeValue::M(snapshots)),
+        ]);
+        let size = item_size(&lease);
+        assert!(
+            size < ITEM_LIMIT_BYTES / 20,
+            "lease item of {size} bytes with {pins} pins"
+        );
+    }
+
+    #[test]
     fn the_slots_item_holds_one_entry_per_running_job_whatever_the_number_of_data_sources() {
         // 50 data sources over 50 knowledge bases: at most MAX_JOBS of them hold a slot at once
         // (acquire_slot's condition), and a freed slot is REMOVEd.

@@ -4,7 +4,7 @@ use kb_autosync_aws::metrics::{Metrics, JOBS_STARTED};
 use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
-use kb_autosync_core::direct::IngestionMethod;
+use kb_autosync_core::direct::{IngestionMethod, MAX_BATCHES_PER_INVOCATION};
 use kb_autosync_core::error_class::ErrorClass;
 use kb_autosync_core::quota::IngestionQuota;
 use kb_autosync_core::workflow::{StartedJob, WorkflowState};
@@ -28,9 +28,6 @@ pub struct StartSync {
     pub metrics: Metrics,
 }
 
-/// Direct batches one invocation runs at most (each pins the counters again; the lease item
-/// keeps one snapshot per pin until the next iteration).
-const MAX_BATCHES_PER_INVOCATION: u32 = 6;
 /// Time a further batch needs at least (calls, a document's processing, marking).
 const NEXT_BATCH_ROOM: Duration = Duration::from_secs(15);
 

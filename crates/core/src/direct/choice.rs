@@ -2,6 +2,10 @@
 
 use super::IngestionMode;
 
+/// Direct batches one start-sync invocation runs at most: each pins the counters again, and the
+/// lease item keeps one snapshot per pin until the round's next iteration.
+pub const MAX_BATCHES_PER_INVOCATION: u32 = 6;
+
 /// Bedrock's limit on one file (50 MB); a larger object is left to a job, which reports it.
 pub const DIRECT_MAX_OBJECT_BYTES: i64 = 50 * 1024 * 1024;
 

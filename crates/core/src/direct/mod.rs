@@ -15,7 +15,9 @@ pub mod plan;
 pub mod status;
 pub mod token;
 
-pub use choice::{direct_or_job, DirectSettings, JobReason, DIRECT_MAX_OBJECT_BYTES};
+pub use choice::{
+    direct_or_job, DirectSettings, JobReason, DIRECT_MAX_OBJECT_BYTES, MAX_BATCHES_PER_INVOCATION,
+};
 pub use mode::{IngestionMethod, IngestionMode};
 pub use plan::{collapse, DocumentAction, DocumentChanges, PlannedDocument, Presence};
 pub use status::{change_outcomes, DocumentOutcome};
