@@ -30,7 +30,10 @@ fn an_invalid_ingestion_mode_is_named_at_cold_start() {
         .env("SOURCES_TABLE_NAME", "sources")
         .env("METADATA_TABLE_NAME", "jobs")
         .env("TRACKING_TABLE_NAME", "tracking")
-        .env("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:t")
+        .env(
+            "NOTIFICATION_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:t",
+        )
         .env(
             "ROUTES",
             r#"[{"bucket":"b","prefix":"","knowledge_base_id":"KB","data_source_id":"DS"}]"#,
