@@ -52,14 +52,6 @@ pub fn is_terminal(status: &str) -> bool {
     matches!(status, "COMPLETE" | "FAILED" | "STOPPED")
 }
 
-/// Invariant 1: every change is SYNCED by a COMPLETE job that started after it was recorded.
-pub fn every_change_synced_by_a_later_job(
-    changes: &[ChangeRecord],
-    jobs: &[EmulatedJob],
-) -> Result<(), String> {
-    every_change_synced_by_a_later_job_or_batch(changes, jobs, &[])
-}
-
 /// A direct batch as the metadata table records it (`ingestion_method` = `direct`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectBatch {
