@@ -169,7 +169,9 @@ pub async fn run() -> Result<(), String> {
     invariants::no_overlapping_jobs_per_knowledge_base(&jobs)?;
     let indexed =
         invariants::index_matches_s3(&stack, KNOWLEDGE_BASE_ID, DATA_SOURCE_ID, PREFIX).await?;
-    println!("    every change SYNCED by a job or direct batch that started after it was recorded: yes");
+    println!(
+        "    every change SYNCED by a job or direct batch that started after it was recorded: yes"
+    );
     println!("    emulator index == S3 scope: yes ({indexed} documents)");
 
     let synced = changes
