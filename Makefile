@@ -7,7 +7,7 @@ SHELL := /bin/bash
 VENV       := .local/venv
 LINT_VENV  := .local/lint-venv
 PYTHON     ?= python3
-FUNCTIONS  := event-processor sync-processor check-quota start-sync monitor-sync canary
+FUNCTIONS  := event-processor sync-processor check-quota start-sync monitor-sync canary drift-check
 # cargo-lambda and its zig come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # cargo-fuzz, built on the stable toolchain into a project-local root.

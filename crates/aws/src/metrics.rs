@@ -9,6 +9,8 @@ pub const JOBS_FAILED: &str = "IngestionJobsFailed";
 pub const JOBS_COMPLETED: &str = "IngestionJobsCompleted";
 pub const OLDEST_PENDING_AGE: &str = "OldestPendingChangeAgeSeconds";
 pub const DIRECT_BATCHES: &str = "DirectIngestionBatches";
+/// Documents whose index disagreed with S3 at a scheduled drift check (failed ones included).
+pub const DRIFTED_DOCUMENTS: &str = "DriftedDocuments";
 
 #[derive(Clone, Debug)]
 pub struct Metrics {

@@ -4,9 +4,14 @@
 //! the notifications show them like any other change.
 
 use kb_autosync_core::change::{change_id, ChangeRecord};
+use kb_autosync_core::drift::{compare, Drift};
 use kb_autosync_core::event::ObjectChange;
+use kb_autosync_core::reconcile;
 use kb_autosync_core::sync_request::SyncRequest;
 use kb_autosync_core::SourceId;
+use serde::Serialize;
+
+use crate::scope_listing::Listing;
 
 use crate::sources_table::SourcesTable;
 use crate::sync_queue::SyncQueue;
@@ -24,7 +29,7 @@ pub struct Reconciler {
 }
 
 /// What a reconcile of one data source recorded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Recorded {
     /// New changes, each with a sync request.
     pub recorded: usize,
@@ -32,7 +37,58 @@ pub struct Recorded {
     pub already_recorded: usize,
 }
 
+/// A data source's drift and what reconciling it recorded.
+#[derive(Debug, Clone)]
+pub struct SourceReconcile {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub objects: usize,
+    pub documents: usize,
+    pub drift: Drift,
+    /// Drifted keys left alone because a change of theirs is still PENDING.
+    pub in_flight: usize,
+    pub recorded: Recorded,
+}
+
+impl SourceReconcile {
+    /// Documents that disagreed with S3 (failed ones included): the `DriftedDocuments` metric.
+    pub fn drifted(&self) -> usize {
+        self.drift.total()
+    }
+}
+
 impl Reconciler {
+    /// Compares `listing` and records the changes that repair it, except for keys in flight.
+    pub async fn reconcile(
+        &self,
+        source: &SourceId,
+        listing: &Listing,
+    ) -> Result<SourceReconcile, AwsError> {
+        let drift = compare(&listing.objects, &listing.documents);
+        let pending = if drift.is_clean() {
+            Vec::new()
+        } else {
+            self.tracking.pending_keys(source).await?
+        };
+        let plan = reconcile::plan(
+            &drift,
+            &listing.bucket,
+            &listing.objects,
+            &listing.documents,
+            &pending,
+        );
+        let recorded = self.record(source, &plan.changes).await?;
+        Ok(SourceReconcile {
+            knowledge_base_id: source.knowledge_base_id.clone(),
+            data_source_id: source.data_source_id.clone(),
+            objects: listing.objects.len(),
+            documents: listing.documents.len(),
+            drift,
+            in_flight: plan.in_flight,
+            recorded,
+        })
+    }
+
     pub async fn record(
         &self,
         source: &SourceId,

@@ -248,6 +248,32 @@ impl TrackingTable {
         Ok(records)
     }
 
+    /// The keys of `source`'s PENDING changes: what the service is syncing right now.
+    pub async fn pending_keys(&self, source: &SourceId) -> Result<Vec<String>, AwsError> {
+        let items: Vec<HashMap<String, AttributeValue>> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_source = :s")
+            .filter_expression("#status = :pending")
+            .projection_expression("#key")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_values(":s", s(source.key()))
+            .expression_attribute_values(":pending", s("PENDING"))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?;
+        Ok(items
+            .into_iter()
+            .filter_map(|item| item.get("key")?.as_s().ok().cloned())
+            .collect())
+    }
+
     /// The oldest PENDING change of `source` (lowest sequence number), if any.
     pub async fn oldest_pending(
         &self,

@@ -1,5 +1,6 @@
-//! SNS notifications: one per finished ingestion job, and one per failure that is not a job
-//! failure (access denied, unknown data source, ...). Subjects are what mail filters match on.
+//! SNS notifications: one per finished ingestion job, one per failure that is not a job failure
+//! (access denied, unknown data source, ...), and one per scheduled drift check that repaired
+//! drift. Subjects are what mail filters match on.
 
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,67 @@ impl FailureNotification {
 
     pub fn subject(&self) -> String {
         format!("Bedrock KB Sync Job {}", self.status)
+    }
+}
+
+/// Keys of each drift category a notification names (the counts are always whole).
+pub const DRIFT_EXAMPLES: usize = 5;
+/// Above this many bytes a drift notification drops its examples: SNS takes 256 KB.
+const DRIFT_NOTIFICATION_MAX_BYTES: usize = 200 * 1024;
+
+/// Sent once by a scheduled drift check that recorded changes to repair drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftNotification {
+    pub status: String,
+    pub checked_at: String,
+    /// The data sources that drifted.
+    pub data_sources: Vec<DataSourceDrift>,
+}
+
+/// One data source's drift in a [`DriftNotification`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSourceDrift {
+    pub knowledge_base_id: String,
+    pub data_source_id: String,
+    pub missing: usize,
+    pub stale: usize,
+    pub orphaned: usize,
+    /// Left alone: ingesting them again fails the same way.
+    pub failed: usize,
+    /// Left alone: a change of theirs is still PENDING.
+    pub in_flight: usize,
+    /// Changes recorded to repair the rest; they sync like any other change.
+    pub recorded_changes: usize,
+    /// The first keys of each category (at most [`DRIFT_EXAMPLES`]).
+    pub examples: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl DataSourceDrift {
+    pub fn total(&self) -> usize {
+        self.missing + self.stale + self.orphaned + self.failed
+    }
+}
+
+impl DriftNotification {
+    pub const STATUS: &'static str = "REPAIRED";
+
+    pub fn new(checked_at: String, data_sources: Vec<DataSourceDrift>) -> Self {
+        let mut notification = Self {
+            status: Self::STATUS.to_string(),
+            checked_at,
+            data_sources,
+        };
+        let size = serde_json::to_vec(&notification).map_or(0, |v| v.len());
+        if size > DRIFT_NOTIFICATION_MAX_BYTES {
+            for source in &mut notification.data_sources {
+                source.examples.clear();
+            }
+        }
+        notification
+    }
+
+    pub fn subject(&self) -> String {
+        format!("Bedrock KB Drift {}", self.status)
     }
 }
 
@@ -129,5 +191,37 @@ mod tests {
             occurred_at: "t".into(),
         };
         assert_eq!(n.subject(), "Bedrock KB Sync Job ERROR");
+    }
+
+    fn drift(examples: usize, key_len: usize) -> DataSourceDrift {
+        DataSourceDrift {
+            knowledge_base_id: "KB".into(),
+            data_source_id: "DS".into(),
+            missing: 3,
+            stale: 0,
+            orphaned: 1,
+            failed: 0,
+            in_flight: 0,
+            recorded_changes: 4,
+            examples: [(
+                "missing".to_string(),
+                (0..examples)
+                    .map(|i| format!("{i}{}", "k".repeat(key_len)))
+                    .collect(),
+            )]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn a_drift_notification_keeps_its_examples_unless_they_would_pass_the_sns_limit() {
+        let small = DriftNotification::new("t".into(), vec![drift(3, 10)]);
+        assert_eq!(small.subject(), "Bedrock KB Drift REPAIRED");
+        assert_eq!(small.data_sources[0].examples["missing"].len(), 3);
+        let many: Vec<DataSourceDrift> = (0..60).map(|_| drift(DRIFT_EXAMPLES, 1024)).collect();
+        let big = DriftNotification::new("t".into(), many);
+        assert!(big.data_sources.iter().all(|d| d.examples.is_empty()));
+        assert_eq!(big.data_sources[59].recorded_changes, 4, "counts stay");
+        assert!(serde_json::to_vec(&big).unwrap().len() < DRIFT_NOTIFICATION_MAX_BYTES);
     }
 }

@@ -3,12 +3,14 @@
 //! documents are left alone (re-ingesting them fails the same way). Each change's id is
 //! derived from the object's version (its last modification, or the orphaned document's last
 //! update), so reconciling twice records nothing new, and a later drift of the same key is a new
-//! change.
+//! change. Keys with a change still PENDING are in flight, not drift: the service is already
+//! syncing them, and a second change would only ingest them twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use crate::direct::plan::document_key;
 use crate::drift::{document_versions, Drift, IndexedDocument, ScopeObject};
 use crate::event::{ChangeType, EventSource, ObjectChange, ObjectKey};
 
@@ -63,6 +65,34 @@ pub fn changes(
         )
     });
     creates.chain(deletes).collect()
+}
+
+/// What a reconcile records for one data source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcilePlan {
+    pub changes: Vec<ObjectChange>,
+    /// Drifted keys left out because a change of theirs is still PENDING.
+    pub in_flight: usize,
+}
+
+/// [`changes`] without the documents that `pending_keys` (keys of PENDING changes, documents or
+/// their metadata files) are already bringing up to date.
+pub fn plan(
+    drift: &Drift,
+    bucket: &str,
+    objects: &[ScopeObject],
+    documents: &[IndexedDocument],
+    pending_keys: &[String],
+) -> ReconcilePlan {
+    let pending: BTreeSet<&str> = pending_keys.iter().map(|k| document_key(k)).collect();
+    let (in_flight, changes): (Vec<ObjectChange>, Vec<ObjectChange>) =
+        changes(drift, bucket, objects, documents)
+            .into_iter()
+            .partition(|c| pending.contains(c.key.decoded.as_str()));
+    ReconcilePlan {
+        changes,
+        in_flight: in_flight.len(),
+    }
 }
 
 #[cfg(test)]
@@ -145,5 +175,30 @@ mod tests {
         );
         assert_eq!(change_id(&first[0]), change_id(&again[0]));
         assert_ne!(change_id(&first[0]), change_id(&later[0]));
+    }
+
+    #[test]
+    fn keys_with_a_pending_change_are_in_flight_not_recorded() {
+        let objects = [object("a.txt", 5), object("b.txt", 5), object("c.txt", 5)];
+        let documents = [document("gone.txt", 1)];
+        let drift = compare(&objects, &documents);
+        let plan = plan(
+            &drift,
+            "b",
+            &objects,
+            &documents,
+            &[
+                "a.txt".into(),
+                "b.txt.metadata.json".into(),
+                "gone.txt".into(),
+            ],
+        );
+        let keys: Vec<&str> = plan
+            .changes
+            .iter()
+            .map(|c| c.key.decoded.as_str())
+            .collect();
+        assert_eq!(keys, vec!["c.txt"]);
+        assert_eq!(plan.in_flight, 3);
     }
 }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod emulator;
 pub mod invariants;
 pub mod observe;
+pub mod operate;
 pub mod stack;
 
 pub use stack::{Limits, LocalStack, StackError, StackInfo, StackOptions};

@@ -82,9 +82,15 @@ pub async fn take_notifications(stack: &LocalStack) -> Result<Vec<Notification>,
                     serde_json::from_str(inner).unwrap_or(Value::String(inner.to_string())),
                 )
             } else {
+                // Raw delivery drops the subject: rebuilt from the body's kind.
+                let kind = if parsed.get("data_sources").is_some() {
+                    "Drift"
+                } else {
+                    "Sync Job"
+                };
                 (
                     format!(
-                        "Bedrock KB Sync Job {}",
+                        "Bedrock KB {kind} {}",
                         parsed["status"].as_str().unwrap_or("?")
                     ),
                     parsed,

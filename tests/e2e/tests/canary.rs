@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kb_autosync_e2e::*;
 use kb_autosync_local::stack::project_root;
-use kb_autosync_local::{observe, LocalStack};
+use kb_autosync_local::{observe, operate, LocalStack};
 use serde_json::{json, Value};
 
 const CANARY_PREFIX: &str = "docs/.kb-autosync-canary/";
@@ -105,22 +105,6 @@ fn failure(run: &Run) -> (String, Vec<String>, String) {
         checks,
         text,
     )
-}
-
-/// The stack's S3 change rule (the local stack names it after its logical id).
-async fn change_rule(events: &aws_sdk_eventbridge::Client) -> String {
-    let rules = events
-        .list_rules()
-        .send()
-        .await
-        .unwrap()
-        .rules
-        .unwrap_or_default();
-    rules
-        .iter()
-        .filter_map(|r| r.name.clone())
-        .find(|n| n.contains("S3ChangeRule"))
-        .unwrap_or_else(|| panic!("no change rule among {rules:?}"))
 }
 
 async fn set_bucket_events(stack: &LocalStack, on: bool) {
@@ -281,9 +265,8 @@ async fn canary_fails_at_recorded_when_the_bucket_or_the_rule_sends_no_events() 
     set_bucket_events(&stack, true).await;
 
     // The rule is disabled. A leftover of an earlier run that died is cleaned up on the way.
-    let events = aws_sdk_eventbridge::Client::new(stack.sdk_config());
-    let rule = change_rule(&events).await;
-    events.disable_rule().name(&rule).send().await.unwrap();
+    let rule = operate::change_rule(&stack).await.unwrap();
+    operate::set_change_rule(&stack, false).await.unwrap();
     put(
         &stack,
         "docs/.kb-autosync-canary/20200101T000000.000Z.txt",
@@ -318,7 +301,7 @@ async fn canary_fails_at_recorded_when_the_bucket_or_the_rule_sends_no_events() 
     );
 
     // Enabled again, the same deployment passes.
-    events.enable_rule().name(&rule).send().await.unwrap();
+    operate::set_change_rule(&stack, true).await.unwrap();
     let run = autosync(&stack, &["canary", "--timeout", "60"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 
@@ -467,17 +450,9 @@ async fn canary_fails_at_the_knowledge_base_when_bedrock_does_not_know_it() {
 
 /// Invokes the scheduled canary function as its schedule would; (payload, function error).
 async fn invoke_canary_function(stack: &LocalStack) -> (Value, Option<String>) {
-    let lambda = aws_sdk_lambda::Client::new(stack.sdk_config());
-    let out = lambda
-        .invoke()
-        .function_name("kb-autosync-CanaryFunction")
-        .payload(aws_sdk_lambda::primitives::Blob::new("{}"))
-        .send()
+    operate::invoke_function(stack, "CanaryFunction")
         .await
-        .unwrap();
-    let payload = out.payload.map(|p| p.into_inner()).unwrap_or_default();
-    let payload = serde_json::from_slice(&payload).unwrap_or(Value::Null);
-    (payload, out.function_error)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -503,9 +478,7 @@ async fn scheduled_canary_emits_its_latency_or_fails_naming_the_stage() {
     );
 
     // A rule turned off: the invocation fails with the stage and the fix, and emits no point.
-    let events = aws_sdk_eventbridge::Client::new(stack.sdk_config());
-    let rule = change_rule(&events).await;
-    events.disable_rule().name(&rule).send().await.unwrap();
+    operate::set_change_rule(&stack, false).await.unwrap();
     let (payload, error) = invoke_canary_function(&stack).await;
     assert!(error.is_some(), "{payload}");
     let message = payload["errorMessage"].as_str().unwrap_or_default();

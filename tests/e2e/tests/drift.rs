@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use kb_autosync_e2e::*;
-use kb_autosync_local::{observe, LocalStack};
+use kb_autosync_local::{observe, operate, LocalStack};
 use serde_json::{json, Value};
 
 /// `autosync ARGS`: (exit code, stdout); 0 (in sync) and 1 (drift) are the answers expected.
@@ -137,4 +137,104 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
     }
     assert_index_matches_s3(&stack, KB, DS, PREFIX).await;
     notifications(&stack, true).await;
+}
+
+/// The `DriftedDocuments` data points the drift-check function logged so far, in order.
+fn drifted_documents_points(stack: &LocalStack) -> Vec<f64> {
+    stack
+        .function_log("drift-check")
+        .lines()
+        .filter(|l| l.contains("\"DriftedDocuments\":"))
+        .map(|l| {
+            let point: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(point["KnowledgeBaseId"], KB, "{point}");
+            assert_eq!(point["DataSourceId"], DS, "{point}");
+            point["DriftedDocuments"].as_f64().unwrap()
+        })
+        .collect()
+}
+
+async fn drift_notifications(stack: &LocalStack) -> Vec<Value> {
+    observe::take_notifications(stack)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.subject.contains("Drift"))
+        .map(|n| {
+            assert_eq!(n.subject, "Bedrock KB Drift REPAIRED");
+            n.body
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduled_drift_check_repairs_what_events_never_told_and_reports_it() {
+    let mut options = options("drift_scheduled");
+    options.time_scale = 1.0;
+    options
+        .params
+        .push(("DriftCheckSchedule".into(), "1440".into()));
+    options.emulator_config = Some(json!({
+        "knowledge_bases": single_source_config()["knowledge_bases"],
+        "jobs": {"starting_seconds": 1, "base_duration_seconds": 3, "per_document_seconds": 0.01, "stopping_seconds": 1}
+    }));
+    let stack = start(options).await;
+
+    // Objects the service never heard of, as if uploaded before it was deployed: the rule off.
+    operate::set_change_rule(&stack, false).await.unwrap();
+    put(&stack, "docs/before-1.txt", "old").await;
+    put(&stack, "docs/before-2.txt", "old").await;
+    let (report, error) = operate::invoke_function(&stack, "DriftCheckFunction")
+        .await
+        .unwrap();
+    assert_eq!(error, None, "{report}");
+    assert_eq!(report["notified"], true, "{report}");
+    assert_eq!(report["data_sources"][0]["missing"], 2, "{report}");
+    assert_eq!(report["data_sources"][0]["recorded_changes"], 2, "{report}");
+    assert_eq!(drifted_documents_points(&stack), vec![2.0]);
+    let sent = drift_notifications(&stack).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0]["data_sources"][0]["examples"]["missing"],
+        json!(["docs/before-1.txt", "docs/before-2.txt"])
+    );
+    operate::set_change_rule(&stack, true).await.unwrap();
+    let changes = settle_count(&stack, 2, Duration::from_secs(120)).await;
+    assert!(changes
+        .iter()
+        .all(|c| c.origin.as_deref() == Some("reconcile")));
+    assert_all_synced(&stack, &changes).await;
+
+    // The rule off again: an overwrite, a delete and a new object go unheard.
+    operate::set_change_rule(&stack, false).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // S3 timestamps have 1 s precision
+    put(&stack, "docs/before-1.txt", "new").await;
+    observe::delete_object(&stack, "docs/before-2.txt")
+        .await
+        .unwrap();
+    put(&stack, "docs/later.txt", "new").await;
+    let (report, error) = operate::invoke_function(&stack, "DriftCheckFunction")
+        .await
+        .unwrap();
+    assert_eq!(error, None, "{report}");
+    let source = &report["data_sources"][0];
+    for (category, count) in [("missing", 1), ("stale", 1), ("orphaned", 1)] {
+        assert_eq!(source[category], count, "{category}: {report}");
+    }
+    assert_eq!(source["recorded_changes"], 3, "{report}");
+    assert_eq!(drift_notifications(&stack).await.len(), 1);
+    operate::set_change_rule(&stack, true).await.unwrap();
+    let changes = settle_count(&stack, 5, Duration::from_secs(120)).await;
+    assert_all_synced(&stack, &changes).await;
+
+    // Repaired: the next check finds nothing, says so with a zero, and sends nothing.
+    let (report, error) = operate::invoke_function(&stack, "DriftCheckFunction")
+        .await
+        .unwrap();
+    assert_eq!(error, None, "{report}");
+    assert_eq!(report["notified"], false, "{report}");
+    assert_eq!(report["data_sources"], json!([]), "{report}");
+    assert_eq!(drifted_documents_points(&stack), vec![2.0, 3.0, 0.0]);
+    assert!(drift_notifications(&stack).await.is_empty());
+    assert_index_matches_s3(&stack, KB, DS, PREFIX).await;
 }

@@ -1,11 +1,10 @@
 //! `autosync drift`: does each data source's index match its S3 scope? Gathers both listings,
 //! compares them (`kb_autosync_core::drift`), renders counts and the first keys of each category.
 
-use std::collections::BTreeMap;
-
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
 use kb_autosync_aws::objects::ObjectStore;
-use kb_autosync_core::drift::{compare, Drift, IndexedDocument, ScopeObject};
+use kb_autosync_aws::scope_listing::{list_data_source, Listing, ListingError};
+use kb_autosync_core::drift::{compare, Drift};
 use kb_autosync_core::SourceId;
 use serde::Serialize;
 
@@ -67,60 +66,15 @@ async fn gather(inv: &Invocation, args: &DriftArgs) -> Result<Vec<SourceDrift>, 
     Ok(rows)
 }
 
-/// A data source's two listings: its S3 scope and its documents in the knowledge base.
-pub struct Listing {
-    pub bucket: String,
-    pub prefixes: Vec<String>,
-    pub objects: Vec<ScopeObject>,
-    pub documents: Vec<IndexedDocument>,
-}
-
 pub async fn list(inv: &Invocation, source: &SourceId) -> Result<Listing, CliError> {
     let kb = KnowledgeBase::new(inv.ctx.clients.bedrock.clone());
     let store = ObjectStore::new(inv.ctx.clients.s3.clone());
-    let bedrock = |e| inv.ctx.fail("bedrock-agent", e);
-    let scope = kb
-        .data_source_scopes(&source.knowledge_base_id)
+    list_data_source(&kb, &store, source)
         .await
-        .map_err(bedrock)?
-        .into_iter()
-        .find(|s| s.data_source_id == source.data_source_id)
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "data source {} is not in knowledge base {} (autosync doctor says more)",
-                source.data_source_id, source.knowledge_base_id
-            ))
-        })?;
-    let bucket = scope
-        .bucket()
-        .map(str::to_string)
-        .ok_or_else(|| CliError::Usage(format!("data source {source} is not an S3 data source")))?;
-    let prefixes = if scope.inclusion_prefixes.is_empty() {
-        vec![String::new()]
-    } else {
-        scope.inclusion_prefixes.clone()
-    };
-    // Prefixes may overlap: one entry per key.
-    let mut objects: BTreeMap<String, ScopeObject> = BTreeMap::new();
-    for prefix in &prefixes {
-        for object in store
-            .list_scope(&bucket, prefix)
-            .await
-            .map_err(|e| inv.ctx.fail("s3", e))?
-        {
-            objects.insert(object.key.clone(), object);
-        }
-    }
-    let documents = kb
-        .indexed_documents(source, &bucket)
-        .await
-        .map_err(bedrock)?;
-    Ok(Listing {
-        objects: objects.into_values().collect(),
-        documents,
-        bucket,
-        prefixes,
-    })
+        .map_err(|e| match e {
+            ListingError::Call { service, error } => inv.ctx.fail(service, error),
+            other => CliError::Usage(format!("{other} (autosync doctor says more)")),
+        })
 }
 
 async fn source_drift(inv: &Invocation, source: &SourceId) -> Result<SourceDrift, CliError> {

@@ -7,8 +7,6 @@ use kb_autosync_aws::reconciler::Reconciler;
 use kb_autosync_aws::sources_table::SourcesTable;
 use kb_autosync_aws::sync_queue::SyncQueue;
 use kb_autosync_aws::tracking_table::TrackingTable;
-use kb_autosync_core::drift::compare;
-use kb_autosync_core::reconcile;
 use serde::Serialize;
 
 use crate::cli::ReconcileArgs;
@@ -26,6 +24,9 @@ pub struct SourceReconcile {
     pub orphaned: usize,
     /// Failed documents are left alone: ingesting them again fails the same way.
     pub failed: usize,
+    /// Drifted keys left alone: a change of theirs is still PENDING (the service is syncing
+    /// them).
+    pub in_flight: usize,
     /// New changes, each with a sync request.
     pub recorded: usize,
     /// Changes an earlier reconcile already recorded (same object versions).
@@ -59,26 +60,20 @@ pub async fn run(inv: &Invocation, args: &ReconcileArgs) -> Result<i32, CliError
     let mut rows = Vec::new();
     for source in selected_sources(inv, args.kb.as_deref(), args.ds.as_deref()).await? {
         let listing = list(inv, &source).await?;
-        let drift = compare(&listing.objects, &listing.documents);
-        let changes = reconcile::changes(
-            &drift,
-            &listing.bucket,
-            &listing.objects,
-            &listing.documents,
-        );
-        let recorded = reconciler
-            .record(&source, &changes)
+        let done = reconciler
+            .reconcile(&source, &listing)
             .await
             .map_err(|e| inv.ctx.fail("dynamodb", e))?;
         rows.push(SourceReconcile {
-            knowledge_base_id: source.knowledge_base_id.clone(),
-            data_source_id: source.data_source_id.clone(),
-            missing: drift.missing.len(),
-            stale: drift.stale.len(),
-            orphaned: drift.orphaned.len(),
-            failed: drift.failed.len(),
-            recorded: recorded.recorded,
-            already_recorded: recorded.already_recorded,
+            knowledge_base_id: done.knowledge_base_id,
+            data_source_id: done.data_source_id,
+            missing: done.drift.missing.len(),
+            stale: done.drift.stale.len(),
+            orphaned: done.drift.orphaned.len(),
+            failed: done.drift.failed.len(),
+            in_flight: done.in_flight,
+            recorded: done.recorded.recorded,
+            already_recorded: done.recorded.already_recorded,
         });
     }
     drop(spinner);
@@ -97,6 +92,7 @@ fn render(rows: &[SourceReconcile]) {
         "MISSING",
         "STALE",
         "ORPHANED",
+        "IN FLIGHT",
         "RECORDED",
         "ALREADY RECORDED",
         "FAILED (LEFT ALONE)",
@@ -108,6 +104,7 @@ fn render(rows: &[SourceReconcile]) {
             row.missing.to_string(),
             row.stale.to_string(),
             row.orphaned.to_string(),
+            row.in_flight.to_string(),
             row.recorded.to_string(),
             row.already_recorded.to_string(),
             row.failed.to_string(),
