@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
 use kb_autosync_local::emulator::EmulatedJob;
-use kb_autosync_local::{invariants, observe, LocalStack};
+use kb_autosync_local::{invariants, observe, operate, LocalStack};
 
 use crate::plan::{Fault, Scenario, SOURCES};
 
@@ -29,6 +29,8 @@ pub struct Outcome {
     pub hand_overs: usize,
     /// Direct ingestion batches the service ran (auto-mode seeds).
     pub direct_batches: usize,
+    /// Changes the drift check recorded for events dropped on purpose.
+    pub drift_repaired: usize,
     pub failures: Vec<String>,
     pub wall: Duration,
 }
@@ -73,10 +75,13 @@ async fn check_all(
     let changes = invariants::wait_until_settled(stack, timeout).await?;
     // A crash or a stopped execution can leave work for the sweep: settle once more after it.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let changes = match invariants::wait_until_settled(stack, timeout).await {
+    let mut changes = match invariants::wait_until_settled(stack, timeout).await {
         Ok(again) => again,
         Err(_) => changes,
     };
+    if scenario.dropped_events().is_some() {
+        changes = repair_dropped_events(stack, outcome, timeout).await?;
+    }
     record_faults(stack, scenario, outcome);
     outcome.changes_checked = changes.len();
     let jobs = stack.emulator().jobs().await?;
@@ -122,10 +127,14 @@ async fn check_all(
             ));
         }
     }
-    let failure_reported = notifications.iter().any(|n| {
-        n.body["failed_changes"].as_u64().unwrap_or(0) > 0
-            || !matches!(n.body["status"].as_str(), Some("COMPLETE"))
-    });
+    // Job and direct batch notifications (a drift check's has `data_sources`).
+    let failure_reported = notifications
+        .iter()
+        .filter(|n| n.body.get("data_sources").is_none())
+        .any(|n| {
+            n.body["failed_changes"].as_u64().unwrap_or(0) > 0
+                || !matches!(n.body["status"].as_str(), Some("COMPLETE"))
+        });
     for change in changes.iter().filter(|c| c.status == ChangeStatus::Failed) {
         if change.failure_reason.as_deref().unwrap_or("").is_empty() || !failure_reported {
             outcome.lost_changes += 1;
@@ -192,6 +201,48 @@ async fn check_all(
         outcome.fail(problem);
     }
     Ok(())
+}
+
+/// The scheduled drift check, invoked once the heard changes settled, records the changes whose
+/// events were dropped; once those settled too, a second check must find nothing left but
+/// documents Bedrock failed. Returns the settled changes.
+async fn repair_dropped_events(
+    stack: &LocalStack,
+    outcome: &mut Outcome,
+    timeout: Duration,
+) -> Result<Vec<ChangeRecord>, String> {
+    let (report, error) = operate::invoke_function(stack, "DriftCheckFunction").await?;
+    if let Some(error) = error {
+        return Err(format!("the drift check failed ({error}): {report}"));
+    }
+    outcome.drift_repaired = drift_counts(&report, "recorded_changes");
+    let changes = invariants::wait_until_settled(stack, timeout).await?;
+    let (report, error) = operate::invoke_function(stack, "DriftCheckFunction").await?;
+    let left = ["missing", "stale", "orphaned"]
+        .map(|category| drift_counts(&report, category))
+        .iter()
+        .sum::<usize>();
+    if error.is_some() || left > 0 {
+        outcome.lost_changes += left;
+        outcome.fail(format!(
+            "after the drift check repaired {} change(s), a second check still finds drift: {report}",
+            outcome.drift_repaired
+        ));
+    }
+    Ok(changes)
+}
+
+/// The sum of a drift check report's `field` over its data sources.
+fn drift_counts(report: &serde_json::Value, field: &str) -> usize {
+    report["data_sources"]
+        .as_array()
+        .map(|sources| {
+            sources
+                .iter()
+                .map(|s| s[field].as_u64().unwrap_or(0) as usize)
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// How many executions handed over, and every execution that failed at the history limit.

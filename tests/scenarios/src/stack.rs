@@ -94,18 +94,23 @@ pub fn options(scenario: &Scenario) -> StackOptions {
             None => knowledge_bases.push(json!({"id": source.knowledge_base_id, "name": source.knowledge_base_id, "data_sources": [ds]})),
         }
     }
+    let mut params: Vec<(String, String)> = vec![
+        (
+            "KnowledgeBaseId".into(),
+            SOURCES[0].knowledge_base_id.into(),
+        ),
+        ("DataSourceId".into(), SOURCES[0].data_source_id.into()),
+        ("S3BucketName".into(), BUCKET.into()),
+        ("S3KeyPrefix".into(), "".into()),
+        ("IngestionMode".into(), scenario.ingestion_mode.into()),
+    ];
+    if scenario.dropped_events().is_some() {
+        // Deploys the drift-check function; the runner invokes it as its schedule would.
+        params.push(("DriftCheckSchedule".into(), "1440".into()));
+    }
     StackOptions {
         state_dir,
-        params: vec![
-            (
-                "KnowledgeBaseId".into(),
-                SOURCES[0].knowledge_base_id.into(),
-            ),
-            ("DataSourceId".into(), SOURCES[0].data_source_id.into()),
-            ("S3BucketName".into(), BUCKET.into()),
-            ("S3KeyPrefix".into(), "".into()),
-            ("IngestionMode".into(), scenario.ingestion_mode.into()),
-        ],
+        params,
         env,
         emulator_config: Some(json!({
             "knowledge_bases": knowledge_bases,

@@ -56,6 +56,11 @@ pub fn print(outcomes: &[Outcome], wall: Duration) {
         "direct ingestion batches (auto-mode seeds)",
         sum(|o| o.direct_batches)
     );
+    println!(
+        "{:<44} {:>8}",
+        "changes repaired by the drift check",
+        sum(|o| o.drift_repaired)
+    );
     println!("{:<44} {:>7}s", "wall time", wall.as_secs());
     if !failed.is_empty() {
         println!();
