@@ -44,6 +44,10 @@ pub async fn all(inv: &Invocation) -> Vec<Finding> {
     for route in &d.routes {
         findings.extend(knowledge_base(inv, route).await);
     }
+    let sources = crate::commands::routed_and(inv, Vec::new())
+        .await
+        .unwrap_or_default();
+    findings.extend(super::index_drift::findings(inv, &sources).await);
     findings.push(subscriptions(inv).await);
     for output in ["ChangeEventsDLQUrl", "SyncDLQUrl"] {
         findings.push(dead_letter_queue(inv, output).await);
@@ -550,7 +554,7 @@ async fn role_statements(inv: &Invocation, role: &str) -> Result<Vec<Statement>,
     Ok(statements)
 }
 
-fn call_failed(
+pub fn call_failed(
     inv: &Invocation,
     check: &str,
     service: &'static str,
