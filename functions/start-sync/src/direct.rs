@@ -535,10 +535,8 @@ mod tests {
     use aws_sdk_bedrockagent::operation::ingest_knowledge_base_documents::{
         IngestKnowledgeBaseDocumentsError, IngestKnowledgeBaseDocumentsOutput,
     };
-    use aws_sdk_bedrockagent::operation::list_ingestion_jobs::ListIngestionJobsOutput;
     use aws_sdk_bedrockagent::types::{
-        DocumentIdentifier, DocumentStatus, IngestionJobStatus, IngestionJobSummary,
-        KnowledgeBaseDocumentDetail,
+        DocumentIdentifier, DocumentStatus, IngestionJobStatus, KnowledgeBaseDocumentDetail,
     };
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::query::QueryOutput;
@@ -546,7 +544,7 @@ mod tests {
     use aws_sdk_s3::operation::head_object::HeadObjectOutput;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
-    use aws_smithy_types::DateTime;
+    use kb_autosync_aws::test_util::ingestion_jobs;
     use kb_autosync_core::change::ChangeRecord;
 
     use super::*;
@@ -589,34 +587,8 @@ mod tests {
             .then_output(|| GetItemOutput::builder().build());
         let writes = mock!(aws_sdk_dynamodb::Client::update_item)
             .then_output(|| UpdateItemOutput::builder().build());
-        let jobs = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs).then_output(|| {
-            // The COMPLETE filter finds the first sync; the running filters find nothing.
-            ListIngestionJobsOutput::builder()
-                .set_ingestion_job_summaries(Some(vec![]))
-                .build()
-                .unwrap()
-        });
-        let completed = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
-            .match_requests(|r| {
-                r.filters()
-                    .iter()
-                    .any(|f| f.values().iter().any(|v| v == "COMPLETE"))
-            })
-            .then_output(|| {
-                let job = IngestionJobSummary::builder()
-                    .knowledge_base_id("KB")
-                    .data_source_id("DS")
-                    .ingestion_job_id("J0")
-                    .status(IngestionJobStatus::Complete)
-                    .started_at(DateTime::from_secs(0))
-                    .updated_at(DateTime::from_secs(0))
-                    .build()
-                    .unwrap();
-                ListIngestionJobsOutput::builder()
-                    .ingestion_job_summaries(job)
-                    .build()
-                    .unwrap()
-            });
+        // The COMPLETE filter finds the first sync; the running filters find nothing.
+        let jobs = ingestion_jobs(&[("J0", IngestionJobStatus::Complete)]);
         let object = mock!(aws_sdk_s3::Client::head_object)
             .match_requests(|r| r.key() == Some("docs/a.txt"))
             .then_output(|| HeadObjectOutput::builder().content_length(5).build());
@@ -626,7 +598,7 @@ mod tests {
             .build();
         (
             vec![query, not_notified, writes],
-            vec![completed, jobs],
+            vec![jobs],
             vec![object, no_metadata],
         )
     }
@@ -763,10 +735,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_data_source_without_a_completed_job_takes_a_job() {
-        let (dynamo, bedrock, s3) = common();
+        let (dynamo, _, s3) = common();
         let direct = ingestion(
             dynamo,
-            bedrock[1..].to_vec(),
+            vec![ingestion_jobs(&[])],
             s3,
             vec![],
             IngestionMode::Direct,
