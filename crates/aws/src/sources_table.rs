@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use kb_autosync_core::lease::{self, LeaseState};
 use kb_autosync_core::SourceId;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::error::applied;
 use crate::AwsError;
@@ -63,11 +65,6 @@ fn s(v: impl Into<String>) -> AttributeValue {
 fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
-fn num(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -89,38 +86,94 @@ fn slot_holder_value(source: &SourceId, execution: &str, since_ms: i64) -> Attri
     ]))
 }
 
-pub fn lease_from_item(item: &HashMap<String, AttributeValue>) -> LeaseState {
-    LeaseState {
-        requested_seq: num(item, "requested_seq").unwrap_or(0) as u64,
-        change_seq: num(item, "change_seq").unwrap_or(0) as u64,
-        round: num(item, "round").unwrap_or(0) as u64,
-        active_execution: text(item, "active_execution"),
-        claimed_at_ms: num(item, "claimed_at_ms"),
+/// A map of a stored item (the item itself, or a map attribute in it) being read, with what
+/// to call it when one of its attributes is malformed.
+struct StoredMap<'a> {
+    operation: &'static str,
+    /// "item KB#DS of table T", "snapshots.TOKEN of item KB#DS of table T".
+    name: String,
+    map: &'a HashMap<String, AttributeValue>,
+}
+
+impl<'a> StoredMap<'a> {
+    fn item(
+        operation: &'static str,
+        table: &str,
+        item: &'a HashMap<String, AttributeValue>,
+    ) -> Self {
+        let key = text(item, "source_id").unwrap_or_else(|| "(no source_id)".into());
+        Self {
+            operation,
+            name: format!("item {key} of table {table}"),
+            map: item,
+        }
+    }
+
+    /// The attribute `name`, `None` when absent. A value of another shape is an error naming
+    /// the item and the attribute: read as 0, a malformed counter would silently pass for one
+    /// that was never written.
+    fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, AwsError> {
+        self.map
+            .get(name)
+            .map(|value| {
+                serde_dynamo::from_attribute_value(value.clone()).map_err(|e| {
+                    AwsError::new(
+                        self.operation,
+                        "MalformedItem",
+                        format!("attribute {name} of {} is malformed: {e}", self.name),
+                    )
+                })
+            })
+            .transpose()
     }
 }
 
-fn slots_from_item(item: &HashMap<String, AttributeValue>) -> Slots {
-    let holders = item
-        .get("holders")
-        .and_then(|h| h.as_m().ok())
-        .map(|map| {
-            map.iter()
-                .filter_map(|(kb, holder)| {
-                    let holder = holder.as_m().ok()?;
-                    Some(SlotHolder {
-                        knowledge_base_id: kb.clone(),
-                        execution_name: text(holder, "execution")?,
-                        data_source_id: text(holder, "data_source_id").unwrap_or_default(),
-                        since_ms: num(holder, "since_ms").unwrap_or(0),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Slots {
-        holders,
-        last_start_ms: num(item, "last_start_ms"),
-    }
+/// One knowledge base's entry in the SLOTS item's `holders`, as `slot_holder_value` writes it.
+#[derive(Deserialize)]
+struct StoredHolder {
+    execution: String,
+    #[serde(default)]
+    data_source_id: String,
+    #[serde(default)]
+    since_ms: i64,
+}
+
+/// The lease of a data source item read by `operation`. Every attribute is absent until its
+/// first write (and the holder's after a release), which reads as the default lease.
+pub fn lease_from_item(
+    operation: &'static str,
+    table: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<LeaseState, AwsError> {
+    let item = StoredMap::item(operation, table, item);
+    Ok(LeaseState {
+        requested_seq: item.get("requested_seq")?.unwrap_or(0),
+        change_seq: item.get("change_seq")?.unwrap_or(0),
+        round: item.get("round")?.unwrap_or(0),
+        active_execution: item.get("active_execution")?,
+        claimed_at_ms: item.get("claimed_at_ms")?,
+    })
+}
+
+fn slots_from_item(
+    operation: &'static str,
+    table: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Slots, AwsError> {
+    let item = StoredMap::item(operation, table, item);
+    let holders: HashMap<String, StoredHolder> = item.get("holders")?.unwrap_or_default();
+    Ok(Slots {
+        holders: holders
+            .into_iter()
+            .map(|(knowledge_base_id, holder)| SlotHolder {
+                knowledge_base_id,
+                execution_name: holder.execution,
+                data_source_id: holder.data_source_id,
+                since_ms: holder.since_ms,
+            })
+            .collect(),
+        last_start_ms: item.get("last_start_ms")?,
+    })
 }
 
 impl SourcesTable {
@@ -155,17 +208,19 @@ impl SourcesTable {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| num(a, "change_seq"))
-            .and_then(|last| u64::try_from(last).ok())
-            .ok_or_else(|| {
-                AwsError::new(
-                    "UpdateItem",
-                    "MissingAttribute",
-                    format!("reserving {count} change numbers of {source} returned no change_seq"),
-                )
-            })
+        let updated = out.attributes.unwrap_or_default();
+        let updated = StoredMap {
+            operation: "UpdateItem",
+            name: format!("item {} of table {}", source.key(), self.table),
+            map: &updated,
+        };
+        updated.get("change_seq")?.ok_or_else(|| {
+            AwsError::new(
+                "UpdateItem",
+                "MissingAttribute",
+                format!("reserving {count} change numbers of {source} returned no change_seq"),
+            )
+        })
     }
 
     /// Counts `k` sync requests and returns the lease as it is after the bump.
@@ -185,7 +240,11 @@ impl SourcesTable {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
-        Ok(lease_from_item(&out.attributes.unwrap_or_default()))
+        lease_from_item(
+            "UpdateItem",
+            &self.table,
+            &out.attributes.unwrap_or_default(),
+        )
     }
 
     pub async fn read(&self, source: &SourceId) -> Result<Option<LeaseState>, AwsError> {
@@ -198,7 +257,9 @@ impl SourcesTable {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        Ok(out.item.as_ref().map(lease_from_item))
+        out.item
+            .map(|item| lease_from_item("GetItem", &self.table, &item))
+            .transpose()
     }
 
     /// Claims a free lease for `round`. False when someone else holds it.
@@ -355,9 +416,18 @@ impl SourcesTable {
                     format!("snapshot {token} of {source} was not stored"),
                 )
             })?;
+        let stored = StoredMap {
+            operation: "UpdateItem",
+            name: format!(
+                "snapshots.{token} of item {} of table {}",
+                source.key(),
+                self.table
+            ),
+            map: stored,
+        };
         Ok(Snapshot {
-            target_seq: num(stored, "target_seq").unwrap_or(0) as u64,
-            cutoff_seq: num(stored, "cutoff_seq").unwrap_or(0) as u64,
+            target_seq: stored.get("target_seq")?.unwrap_or(0),
+            cutoff_seq: stored.get("cutoff_seq")?.unwrap_or(0),
         })
     }
 
@@ -374,14 +444,14 @@ impl SourcesTable {
             .try_collect()
             .await
             .map_err(|e| AwsError::from_sdk("Scan", e))?;
-        Ok(items
+        items
             .iter()
             .filter_map(|item| {
                 let kb = text(item, "knowledge_base_id")?;
                 let ds = text(item, "data_source_id")?;
-                Some((SourceId::new(kb, ds), lease_from_item(item)))
+                Some(lease_from_item("Scan", &self.table, item).map(|l| (SourceId::new(kb, ds), l)))
             })
-            .collect())
+            .collect()
     }
 
     pub async fn read_slots(&self) -> Result<Slots, AwsError> {
@@ -394,7 +464,11 @@ impl SourcesTable {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        Ok(out.item.as_ref().map(slots_from_item).unwrap_or_default())
+        Ok(out
+            .item
+            .map(|item| slots_from_item("GetItem", &self.table, &item))
+            .transpose()?
+            .unwrap_or_default())
     }
 
     async fn ensure_slots_item(&self) -> Result<(), AwsError> {
@@ -537,6 +611,89 @@ mod tests {
     /// The template's upper bounds: MaxJobAttempts 10, MaxConcurrentJobsPerAccount 5.
     const MAX_JOB_ATTEMPTS: usize = 10;
     const MAX_JOBS: usize = 5;
+
+    fn lease_item(requested_seq: AttributeValue) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("source_id".to_string(), s("KB#DS")),
+            ("requested_seq".to_string(), requested_seq),
+            ("change_seq".to_string(), n(7)),
+            ("active_execution".to_string(), s("KB-DS-r3")),
+            ("snapshots".to_string(), AttributeValue::M(HashMap::new())),
+        ])
+    }
+
+    #[test]
+    fn a_lease_item_reads_with_absent_attributes_as_defaults() {
+        let lease = lease_from_item("GetItem", "sources", &lease_item(n(9))).unwrap();
+        assert_eq!(
+            lease,
+            LeaseState {
+                requested_seq: 9,
+                change_seq: 7,
+                round: 0,
+                active_execution: Some("KB-DS-r3".into()),
+                claimed_at_ms: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_malformed_number_is_an_error_naming_the_item_and_attribute_not_a_zero() {
+        for malformed in [n("9x"), n(-1), s("9")] {
+            let err = lease_from_item("GetItem", "sources", &lease_item(malformed)).unwrap_err();
+            assert_eq!(err.code, "MalformedItem");
+            assert!(
+                err.message
+                    .contains("attribute requested_seq of item KB#DS of table sources"),
+                "{err}"
+            );
+        }
+        let holders = HashMap::from([(
+            "KB".to_string(),
+            AttributeValue::M(HashMap::from([
+                ("execution".to_string(), s("KB-DS-r3")),
+                ("since_ms".to_string(), n("soon")),
+            ])),
+        )]);
+        let slots = HashMap::from([
+            ("source_id".to_string(), s(SLOTS_KEY)),
+            ("holders".to_string(), AttributeValue::M(holders)),
+        ]);
+        let err = slots_from_item("GetItem", "sources", &slots).unwrap_err();
+        assert!(
+            err.message
+                .contains("attribute holders of item SLOTS of table sources"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_slots_item_reads_its_holders() {
+        let source = SourceId::new("KB", "DS");
+        let slots = HashMap::from([
+            ("source_id".to_string(), s(SLOTS_KEY)),
+            (
+                "holders".to_string(),
+                AttributeValue::M(HashMap::from([(
+                    "KB".to_string(),
+                    slot_holder_value(&source, "KB-DS-r3", 42),
+                )])),
+            ),
+            ("last_start_ms".to_string(), n(40)),
+        ]);
+        assert_eq!(
+            slots_from_item("GetItem", "sources", &slots).unwrap(),
+            Slots {
+                holders: vec![SlotHolder {
+                    knowledge_base_id: "KB".into(),
+                    execution_name: "KB-DS-r3".into(),
+                    data_source_id: "DS".into(),
+                    since_ms: 42,
+                }],
+                last_start_ms: Some(40),
+            }
+        );
+    }
 
     fn longest_execution_name(i: usize) -> String {
         format!("{}-r{}", "K".repeat(57), u64::MAX - i as u64)

@@ -86,61 +86,69 @@ impl TrackingTable {
         }
         let mut recorded = HashSet::new();
         for chunk in unique.chunks(BATCH_GET_MAX_KEYS) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|id| HashMap::from([("change_id".to_string(), s(*id))]))
-                .collect();
-            let mut attempt = 1;
-            loop {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .projection_expression("change_id")
-                    .build()
-                    .map_err(|e| AwsError::new("BatchGetItem", "InvalidRequest", e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("BatchGetItem", e))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    if let Some(AttributeValue::S(id)) = item.get("change_id") {
-                        recorded.insert(id.clone());
-                    }
-                }
-                keys = out
-                    .unprocessed_keys
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if keys.is_empty() {
-                    break;
-                }
-                if attempt == BATCH_GET_ATTEMPTS {
-                    return Err(AwsError::new(
-                        "BatchGetItem",
-                        "UnprocessedKeys",
-                        format!(
-                            "{} of {} change ids of {} still unprocessed after {attempt} calls (throttled)",
-                            keys.len(),
-                            chunk.len(),
-                            self.table
-                        ),
-                    ));
-                }
-                tokio::time::sleep(BATCH_GET_FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
-                attempt += 1;
-            }
+            recorded.extend(self.recorded_of_batch(chunk).await?);
         }
         Ok(recorded)
+    }
+
+    /// One batch of at most 100 ids. BatchGetItem may leave keys unprocessed when throttled:
+    /// they are asked again with backoff, and an error after the last attempt, since a key never
+    /// read would pass for an unrecorded change.
+    async fn recorded_of_batch(&self, ids: &[&str]) -> Result<HashSet<String>, AwsError> {
+        let mut keys: Vec<HashMap<String, AttributeValue>> = ids
+            .iter()
+            .map(|id| HashMap::from([("change_id".to_string(), s(*id))]))
+            .collect();
+        let mut recorded = HashSet::new();
+        let mut attempt = 1;
+        loop {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .projection_expression("change_id")
+                .build()
+                .map_err(|e| AwsError::new("BatchGetItem", "InvalidRequest", e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("BatchGetItem", e))?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                if let Some(AttributeValue::S(id)) = item.get("change_id") {
+                    recorded.insert(id.clone());
+                }
+            }
+            keys = out
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&self.table)
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(recorded);
+            }
+            if attempt == BATCH_GET_ATTEMPTS {
+                return Err(AwsError::new(
+                    "BatchGetItem",
+                    "UnprocessedKeys",
+                    format!(
+                        "{} of {} change ids of {} still unprocessed after {attempt} calls (throttled)",
+                        keys.len(),
+                        ids.len(),
+                        self.table
+                    ),
+                ));
+            }
+            tokio::time::sleep(BATCH_GET_FIRST_BACKOFF * 2u32.pow(attempt - 1)).await;
+            attempt += 1;
+        }
     }
 
     /// Whether a change of `source` numbered up to `cutoff_seq` is still PENDING: one whose

@@ -126,10 +126,7 @@ mod tests {
     use std::collections::HashMap;
 
     use aws_sdk_bedrockagent::operation::list_data_sources::ListDataSourcesOutput;
-    use aws_sdk_bedrockagent::operation::list_ingestion_jobs::ListIngestionJobsOutput;
-    use aws_sdk_bedrockagent::types::{
-        DataSourceStatus, DataSourceSummary, IngestionJobStatus, IngestionJobSummary,
-    };
+    use aws_sdk_bedrockagent::types::{DataSourceStatus, DataSourceSummary, IngestionJobStatus};
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::query::QueryOutput;
     use aws_sdk_dynamodb::operation::scan::ScanOutput;
@@ -141,6 +138,7 @@ mod tests {
     use aws_sdk_sfn::types::ExecutionStatus;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::DateTime;
+    use kb_autosync_aws::test_util::ingestion_jobs;
 
     use super::*;
 
@@ -152,65 +150,15 @@ mod tests {
         .unwrap()
     }
 
-    fn job(status: IngestionJobStatus) -> IngestionJobSummary {
-        IngestionJobSummary::builder()
-            .knowledge_base_id("KB")
-            .data_source_id("DS")
-            .ingestion_job_id(if status == IngestionJobStatus::Complete {
-                "FIRST"
-            } else {
-                "CONSOLE1"
-            })
-            .status(status)
-            .started_at(DateTime::from_secs(0))
-            .updated_at(DateTime::from_secs(0))
-            .build()
-            .unwrap()
-    }
-
     /// The data source's jobs: `running` (a console job) and whether one ever COMPLETED.
     fn bedrock(running: bool, synced: bool) -> Vec<Rule> {
-        let jobs =
-            mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs).then_output(move || {
-                ListIngestionJobsOutput::builder()
-                    .set_ingestion_job_summaries(Some(vec![]))
-                    .build()
-                    .unwrap()
-            });
-        let completed = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
-            .match_requests(|r| {
-                r.filters()
-                    .iter()
-                    .any(|f| f.values().iter().any(|v| v == "COMPLETE"))
-            })
-            .then_output(move || {
-                let jobs = if synced {
-                    vec![job(IngestionJobStatus::Complete)]
-                } else {
-                    vec![]
-                };
-                ListIngestionJobsOutput::builder()
-                    .set_ingestion_job_summaries(Some(jobs))
-                    .build()
-                    .unwrap()
-            });
-        let in_progress = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
-            .match_requests(|r| {
-                r.filters()
-                    .iter()
-                    .any(|f| f.values().iter().any(|v| v == "IN_PROGRESS"))
-            })
-            .then_output(move || {
-                let jobs = if running {
-                    vec![job(IngestionJobStatus::InProgress)]
-                } else {
-                    vec![]
-                };
-                ListIngestionJobsOutput::builder()
-                    .set_ingestion_job_summaries(Some(jobs))
-                    .build()
-                    .unwrap()
-            });
+        let mut jobs = Vec::new();
+        if synced {
+            jobs.push(("FIRST", IngestionJobStatus::Complete));
+        }
+        if running {
+            jobs.push(("CONSOLE1", IngestionJobStatus::InProgress));
+        }
         let data_sources =
             mock!(aws_sdk_bedrockagent::Client::list_data_sources).then_output(|| {
                 let only = DataSourceSummary::builder()
@@ -226,7 +174,7 @@ mod tests {
                     .build()
                     .unwrap()
             });
-        vec![completed, in_progress, jobs, data_sources]
+        vec![ingestion_jobs(&jobs), data_sources]
     }
 
     /// The SLOTS item: `holders` as (knowledge base, execution).

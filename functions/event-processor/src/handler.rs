@@ -200,17 +200,36 @@ impl EventProcessor {
     /// table, or repeated within the batch) take no number: the state machine skips a job when
     /// the counter has not moved since the previous job's pin.
     async fn record_new(&self, entries: &[Entry]) -> HashMap<String, Failure> {
-        let mut failed: HashMap<String, Failure> = HashMap::new();
         if entries.is_empty() {
-            return failed;
+            return HashMap::new();
         }
+        let mut new = match self.unrecorded(entries).await {
+            Ok(new) => new,
+            Err(failed) => return failed,
+        };
+        let mut failed = HashMap::new();
+        let resolutions = self.resolve_version_deletes(&new, &mut failed).await;
+        new.retain(|e| !failed.contains_key(&e.change_id));
+        let numbering = self.reserve_numbers(&new, &mut failed).await;
+        let records = self.numbered_records(new, numbering, &resolutions);
+        self.write_records(&records, &mut failed).await;
+        failed
+    }
+
+    /// The entries whose change is neither in the table nor earlier in the batch. When the table
+    /// cannot be read, every entry fails: without knowing which are redeliveries, they would
+    /// take numbers.
+    async fn unrecorded<'a>(
+        &self,
+        entries: &'a [Entry],
+    ) -> Result<Vec<&'a Entry>, HashMap<String, Failure>> {
         let ids: Vec<String> = entries.iter().map(|e| e.change_id.clone()).collect();
         let recorded = match self.tracking.recorded_ids(&ids).await {
             Ok(recorded) => recorded,
             Err(e) => {
                 tracing::error!(error = %e, "reading which changes are already recorded failed");
                 let failure = Failure::from(e);
-                return ids.into_iter().map(|id| (id, failure.clone())).collect();
+                return Err(ids.into_iter().map(|id| (id, failure.clone())).collect());
             }
         };
         let mut new = Vec::new();
@@ -223,9 +242,17 @@ impl EventProcessor {
                 tracing::info!(change_id = %entry.change_id, object = %entry.uri(), "change repeated within the batch: recorded once");
             }
         }
+        Ok(new)
+    }
 
-        // What a delete that names a version really is, before it takes a number.
-        let mut resolutions: HashMap<&str, DeleteResolution> = HashMap::new();
+    /// What a delete that names a version really is, before it takes a number: whether the
+    /// object still exists decides whether it is ingested again or deleted.
+    async fn resolve_version_deletes<'a>(
+        &self,
+        new: &[&'a Entry],
+        failed: &mut HashMap<String, Failure>,
+    ) -> HashMap<&'a str, DeleteResolution> {
+        let mut resolutions = HashMap::new();
         for entry in new.iter().filter(|e| e.change.needs_existence_check()) {
             let change = &entry.change;
             match self
@@ -236,7 +263,7 @@ impl EventProcessor {
                 Ok(exists) => {
                     let resolution = DeleteResolution::from_existence(exists);
                     tracing::info!(change_id = %entry.change_id, object = %entry.uri(), version_id = change.version_id.as_deref().unwrap_or_default(), event = %change.event_name, resolved_as = resolution.as_str(), change_type = resolution.change_type().as_str(), "{}", resolution.explanation());
-                    resolutions.insert(&entry.change_id, resolution);
+                    resolutions.insert(entry.change_id.as_str(), resolution);
                 }
                 Err(e) => {
                     tracing::error!(change_id = %entry.change_id, object = %entry.uri(), error = %e, "asking S3 whether the object of a version delete exists failed");
@@ -244,11 +271,18 @@ impl EventProcessor {
                 }
             }
         }
-        new.retain(|e| !failed.contains_key(&e.change_id));
+        resolutions
+    }
 
-        // One counter write per data source for the whole batch. A crash between reserving and
-        // writing leaves numbers that no change carries, which is harmless: no change is lost,
-        // and at worst one round starts a job that finds nothing new.
+    /// One counter write per data source for the whole batch. A crash between reserving and
+    /// writing leaves numbers that no change carries, which is harmless: no change is lost,
+    /// and at worst one round starts a job that finds nothing new. The changes of a data source
+    /// whose reservation failed fail with it.
+    async fn reserve_numbers(
+        &self,
+        new: &[&Entry],
+        failed: &mut HashMap<String, Failure>,
+    ) -> Numbering {
         let mut numbering = Numbering::new();
         for (source, count) in counts_per_source(new.iter().map(|e| &e.source)) {
             let reserved = match self.sources.reserve_change_seqs(&source, count).await {
@@ -270,11 +304,20 @@ impl EventProcessor {
                 }
             }
         }
+        numbering
+    }
 
+    /// The PENDING records of the entries whose data source got numbers, in batch order, so the
+    /// changes of one key are numbered in the order they came.
+    fn numbered_records<'a>(
+        &self,
+        new: Vec<&'a Entry>,
+        mut numbering: Numbering,
+        resolutions: &HashMap<&str, DeleteResolution>,
+    ) -> Vec<(&'a Entry, ChangeRecord)> {
         let now = chrono::Utc::now();
         let mut records = Vec::with_capacity(new.len());
         for entry in new {
-            // In batch order, so the changes of one key are numbered in the order they came.
             let Some(seq) = numbering.next(&entry.source) else {
                 continue;
             };
@@ -285,9 +328,17 @@ impl EventProcessor {
             }
             records.push((entry, record));
         }
-        // All written at once, right after the reservation: a job whose counters are pinned in
-        // between covers numbers whose changes are not written yet, so that window stays one
-        // round trip long, as it was with one number per change.
+        records
+    }
+
+    /// All written at once, right after the reservation: a job whose counters are pinned in
+    /// between covers numbers whose changes are not written yet, so that window stays one
+    /// round trip long, as it was with one number per change.
+    async fn write_records(
+        &self,
+        records: &[(&Entry, ChangeRecord)],
+        failed: &mut HashMap<String, Failure>,
+    ) {
         let outcomes = join_all(records.iter().map(|(_, record)| async move {
             let outcome = self.tracking.put_pending(record).await;
             if outcome.is_ok() {
@@ -312,7 +363,6 @@ impl EventProcessor {
                 }
             }
         }
-        failed
     }
 }
 

@@ -158,21 +158,8 @@ impl MonitorSync {
                 failed_change_count: failed,
             })
             .await?;
-        kb_autosync_aws::crash_point!("monitor-sync/before-release");
-        self.sources
-            .release_slot(&source.knowledge_base_id, execution)
-            .await?;
-        let metric = if *status == JobStatus::Complete {
-            JOBS_COMPLETED
-        } else {
-            JOBS_FAILED
-        };
-        self.metrics.count(metric, 1, &source);
-        self.emit_pending_age(&source).await;
+        self.release_slot(&source, execution, status).await?;
         tracing::info!(%source, %execution, job_id = %job.job_id, status = status.as_str(), processed, failed, will_retry, max_attempts = policy.max_attempts, "ingestion job finished");
-        if self.jobs.is_notified(&job.job_id).await? {
-            return Ok(());
-        }
         let notification = JobNotification {
             knowledge_base_id: source.knowledge_base_id.clone(),
             data_source_id: source.data_source_id.clone(),
@@ -190,13 +177,50 @@ impl MonitorSync {
             execution_name: execution.clone(),
             ingestion_method: IngestionMethod::Job,
         };
+        self.notify_once(&job.job_id, &notification, &ended_at)
+            .await
+    }
+
+    /// Publishes the job's notification unless an earlier attempt of this task did: a retried
+    /// task must not tell users twice.
+    async fn notify_once(
+        &self,
+        job_id: &str,
+        notification: &JobNotification,
+        ended_at: &str,
+    ) -> Result<(), TaskError> {
+        if self.jobs.is_notified(job_id).await? {
+            return Ok(());
+        }
         self.notifier
             .publish(
                 &notification.subject(),
-                &serde_json::to_value(&notification).unwrap_or_default(),
+                &serde_json::to_value(notification).unwrap_or_default(),
             )
             .await?;
-        self.jobs.mark_notified(&job.job_id, &ended_at).await?;
+        self.jobs.mark_notified(job_id, ended_at).await?;
+        Ok(())
+    }
+
+    /// Frees the knowledge base's job slot for the next job, once this one is recorded, and
+    /// counts the job.
+    async fn release_slot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        status: &JobStatus,
+    ) -> Result<(), TaskError> {
+        kb_autosync_aws::crash_point!("monitor-sync/before-release");
+        self.sources
+            .release_slot(&source.knowledge_base_id, execution)
+            .await?;
+        let metric = if *status == JobStatus::Complete {
+            JOBS_COMPLETED
+        } else {
+            JOBS_FAILED
+        };
+        self.metrics.count(metric, 1, source);
+        self.emit_pending_age(source).await;
         Ok(())
     }
 

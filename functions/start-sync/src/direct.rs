@@ -127,6 +127,42 @@ impl BatchResult {
             changes,
         }
     }
+
+    /// The job the round falls back to when documents were still processing at the deadline:
+    /// their changes stay PENDING and only a job settles them.
+    fn still_processing(&self, wait_seconds: u64) -> Option<JobReason> {
+        let waiting: Vec<&String> = self
+            .documents
+            .iter()
+            .filter(|(_, o)| !o.is_terminal())
+            .map(|(uri, _)| uri)
+            .collect();
+        (!waiting.is_empty()).then(|| JobReason::DocumentsStillProcessing {
+            waiting: waiting.len(),
+            seconds: wait_seconds,
+            example: waiting[0].clone(),
+        })
+    }
+
+    /// Documents counted by status, the batch's statistics: the same shape as a job's, so that
+    /// both read alike in records and notifications. A failure counts under the status its
+    /// reason starts with.
+    fn documents_by_status(&self) -> HashMap<String, u64> {
+        let mut by_status: HashMap<String, u64> = HashMap::new();
+        for outcome in self.documents.values() {
+            let name = match outcome {
+                DocumentOutcome::Indexed(status) | DocumentOutcome::Waiting(status) => {
+                    status.clone()
+                }
+                DocumentOutcome::Removed => "NOT_FOUND".into(),
+                DocumentOutcome::Failed(reason) => {
+                    reason.split(':').next().unwrap_or("FAILED").to_string()
+                }
+            };
+            *by_status.entry(name).or_default() += 1;
+        }
+        by_status
+    }
 }
 
 impl DirectIngestion {
@@ -142,44 +178,10 @@ impl DirectIngestion {
         round: &PinnedRound<'_>,
         deadline: Instant,
     ) -> Result<DirectOutcome, TaskError> {
-        let mode = self.mode(&round.source);
-        if mode == IngestionMode::Job {
-            return Ok(DirectOutcome::Job(JobReason::ModeIsJob));
-        }
         let batch_id = token::batch_id(&round.client_token);
-        let pending: Vec<ChangeRecord> = self
-            .tracking
-            .pending_up_to(&round.source, round.cutoff_seq)
-            .await?
-            .into_iter()
-            .filter(|c| c.status == ChangeStatus::Pending)
-            .collect();
-        if self.jobs.is_notified(&batch_id).await? {
-            // A retried task whose batch already finished: repeat nothing; what it left
-            // PENDING needs the job it fell back to.
-            return Ok(match pending.len() {
-                0 => DirectOutcome::Done {
-                    batch_id,
-                    started_at: kb_autosync_aws::now_rfc3339(),
-                },
-                left => DirectOutcome::Job(JobReason::BatchLeftChanges { left }),
-            });
-        }
-        let eligible = direct_or_job(
-            mode,
-            pending.len(),
-            self.settings.max_changes,
-            round.cutoff_seq,
-        );
-        if let Err(reason) = eligible {
-            return Ok(DirectOutcome::Job(reason));
-        }
-        if !self.knowledge_base.has_completed_job(&round.source).await? {
-            return Ok(DirectOutcome::Job(JobReason::NeverSynced));
-        }
-        let planned = match self.plan(&collapse(&pending)).await {
+        let planned = match self.plan_batch(round, &batch_id).await? {
             Ok(planned) => planned,
-            Err(reason) => return Ok(DirectOutcome::Job(reason)),
+            Err(decided) => return Ok(decided),
         };
         self.wait_for_foreign_jobs(&round.source).await?;
         let started_at = kb_autosync_aws::now_rfc3339();
@@ -198,17 +200,7 @@ impl DirectIngestion {
             .await_terminal(&round.source, &planned, &mut pacer, batch_deadline)
             .await?;
         let result = BatchResult::new(&planned, documents);
-        let waiting: Vec<&String> = result
-            .documents
-            .iter()
-            .filter(|(_, o)| !o.is_terminal())
-            .map(|(uri, _)| uri)
-            .collect();
-        let fall_back = (!waiting.is_empty()).then(|| JobReason::DocumentsStillProcessing {
-            waiting: waiting.len(),
-            seconds: self.settings.wait_seconds,
-            example: waiting[0].clone(),
-        });
+        let fall_back = result.still_processing(self.settings.wait_seconds);
         // Recorded and notified before the changes are marked: a retry after a crash in
         // between finds the batch notified and its changes PENDING, and a job covers them.
         self.finish(round, &batch_id, &started_at, &result, fall_back.is_some())
@@ -222,6 +214,53 @@ impl DirectIngestion {
                 started_at,
             },
         })
+    }
+
+    /// The documents the batch sends, or the round's outcome without sending any: a job when
+    /// the mode, the number of changes, a data source never synced by a job or a key S3 cannot
+    /// settle rules the direct way out. A retried task whose batch already finished repeats
+    /// nothing; what that batch left PENDING needs the job it fell back to.
+    async fn plan_batch(
+        &self,
+        round: &PinnedRound<'_>,
+        batch_id: &str,
+    ) -> Result<Result<Vec<PlannedDocument>, DirectOutcome>, TaskError> {
+        let mode = self.mode(&round.source);
+        if mode == IngestionMode::Job {
+            return Ok(Err(DirectOutcome::Job(JobReason::ModeIsJob)));
+        }
+        let pending: Vec<ChangeRecord> = self
+            .tracking
+            .pending_up_to(&round.source, round.cutoff_seq)
+            .await?
+            .into_iter()
+            .filter(|c| c.status == ChangeStatus::Pending)
+            .collect();
+        if self.jobs.is_notified(batch_id).await? {
+            return Ok(Err(match pending.len() {
+                0 => DirectOutcome::Done {
+                    batch_id: batch_id.to_string(),
+                    started_at: kb_autosync_aws::now_rfc3339(),
+                },
+                left => DirectOutcome::Job(JobReason::BatchLeftChanges { left }),
+            }));
+        }
+        let eligible = direct_or_job(
+            mode,
+            pending.len(),
+            self.settings.max_changes,
+            round.cutoff_seq,
+        );
+        if let Err(reason) = eligible {
+            return Ok(Err(DirectOutcome::Job(reason)));
+        }
+        if !self.knowledge_base.has_completed_job(&round.source).await? {
+            return Ok(Err(DirectOutcome::Job(JobReason::NeverSynced)));
+        }
+        Ok(self
+            .plan(&collapse(&pending))
+            .await
+            .map_err(DirectOutcome::Job))
     }
 
     /// What S3 holds under every key form of every document; a lookup that fails leaves the
@@ -443,20 +482,7 @@ impl DirectIngestion {
         incomplete: bool,
     ) -> Result<(), TaskError> {
         let status = if incomplete { "INCOMPLETE" } else { "COMPLETE" };
-        let mut by_status: HashMap<String, u64> = HashMap::new();
-        for outcome in result.documents.values() {
-            let name = match outcome {
-                DocumentOutcome::Indexed(status) | DocumentOutcome::Waiting(status) => {
-                    status.clone()
-                }
-                DocumentOutcome::Removed => "NOT_FOUND".into(),
-                DocumentOutcome::Failed(reason) => {
-                    reason.split(':').next().unwrap_or("FAILED").to_string()
-                }
-            };
-            *by_status.entry(name).or_default() += 1;
-        }
-        let statistics = serde_json::to_value(&by_status).unwrap_or_default();
+        let statistics = serde_json::to_value(result.documents_by_status()).unwrap_or_default();
         let ended_at = kb_autosync_aws::now_rfc3339();
         self.jobs
             .record_end(&JobEnd {
@@ -509,10 +535,8 @@ mod tests {
     use aws_sdk_bedrockagent::operation::ingest_knowledge_base_documents::{
         IngestKnowledgeBaseDocumentsError, IngestKnowledgeBaseDocumentsOutput,
     };
-    use aws_sdk_bedrockagent::operation::list_ingestion_jobs::ListIngestionJobsOutput;
     use aws_sdk_bedrockagent::types::{
-        DocumentIdentifier, DocumentStatus, IngestionJobStatus, IngestionJobSummary,
-        KnowledgeBaseDocumentDetail,
+        DocumentIdentifier, DocumentStatus, IngestionJobStatus, KnowledgeBaseDocumentDetail,
     };
     use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
     use aws_sdk_dynamodb::operation::query::QueryOutput;
@@ -520,7 +544,7 @@ mod tests {
     use aws_sdk_s3::operation::head_object::HeadObjectOutput;
     use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
-    use aws_smithy_types::DateTime;
+    use kb_autosync_aws::test_util::ingestion_jobs;
     use kb_autosync_core::change::ChangeRecord;
 
     use super::*;
@@ -563,34 +587,8 @@ mod tests {
             .then_output(|| GetItemOutput::builder().build());
         let writes = mock!(aws_sdk_dynamodb::Client::update_item)
             .then_output(|| UpdateItemOutput::builder().build());
-        let jobs = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs).then_output(|| {
-            // The COMPLETE filter finds the first sync; the running filters find nothing.
-            ListIngestionJobsOutput::builder()
-                .set_ingestion_job_summaries(Some(vec![]))
-                .build()
-                .unwrap()
-        });
-        let completed = mock!(aws_sdk_bedrockagent::Client::list_ingestion_jobs)
-            .match_requests(|r| {
-                r.filters()
-                    .iter()
-                    .any(|f| f.values().iter().any(|v| v == "COMPLETE"))
-            })
-            .then_output(|| {
-                let job = IngestionJobSummary::builder()
-                    .knowledge_base_id("KB")
-                    .data_source_id("DS")
-                    .ingestion_job_id("J0")
-                    .status(IngestionJobStatus::Complete)
-                    .started_at(DateTime::from_secs(0))
-                    .updated_at(DateTime::from_secs(0))
-                    .build()
-                    .unwrap();
-                ListIngestionJobsOutput::builder()
-                    .ingestion_job_summaries(job)
-                    .build()
-                    .unwrap()
-            });
+        // The COMPLETE filter finds the first sync; the running filters find nothing.
+        let jobs = ingestion_jobs(&[("J0", IngestionJobStatus::Complete)]);
         let object = mock!(aws_sdk_s3::Client::head_object)
             .match_requests(|r| r.key() == Some("docs/a.txt"))
             .then_output(|| HeadObjectOutput::builder().content_length(5).build());
@@ -600,7 +598,7 @@ mod tests {
             .build();
         (
             vec![query, not_notified, writes],
-            vec![completed, jobs],
+            vec![jobs],
             vec![object, no_metadata],
         )
     }
@@ -737,10 +735,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_data_source_without_a_completed_job_takes_a_job() {
-        let (dynamo, bedrock, s3) = common();
+        let (dynamo, _, s3) = common();
         let direct = ingestion(
             dynamo,
-            bedrock[1..].to_vec(),
+            vec![ingestion_jobs(&[])],
             s3,
             vec![],
             IngestionMode::Direct,

@@ -9,7 +9,7 @@ use kb_autosync_aws::AwsError;
 use kb_autosync_core::handover::{
     next_iteration, successor, Continuation, ContinueRequest, HandOverPolicy, Next, Reason,
 };
-use kb_autosync_core::lease::{decide, ExecutionState, LeaseAction};
+use kb_autosync_core::lease::{decide, ExecutionState, LeaseAction, LeaseState};
 use kb_autosync_core::workflow::{RoundInput, WorkflowSettings};
 use kb_autosync_core::SourceId;
 
@@ -46,82 +46,119 @@ impl Rounds {
         let mut lease = self.sources.bump_requested(source, requests).await?;
         let mut last_reason = String::new();
         for _ in 0..MAX_STEPS {
-            let execution = match &lease.active_execution {
-                Some(holder) => Some(self.executions.state(holder).await?),
-                None => None,
-            };
-            let action = decide(
-                source,
-                &lease,
-                execution.as_ref(),
-                kb_autosync_aws::now_ms(),
-                self.claim_grace_ms,
-            );
-            tracing::debug!(%source, ?action, "lease decision");
-            match action {
+            let action = self.next_action(source, &lease).await?;
+            let (round, execution_name, holds_lease) = match action {
                 LeaseAction::Acknowledge { execution_name } => return Ok(execution_name),
+                LeaseAction::RetryLater { reason } => {
+                    last_reason = reason;
+                    tokio::time::sleep(CLAIM_RECHECK).await;
+                    lease = self.sources.read(source).await?.unwrap_or_default();
+                    continue;
+                }
                 LeaseAction::Claim {
                     round,
                     execution_name,
                 } => {
-                    if self
-                        .sources
-                        .claim(source, round, &execution_name, kb_autosync_aws::now_ms())
-                        .await?
-                    {
-                        tracing::info!(%source, round, execution = %execution_name, "lease claimed");
-                        kb_autosync_aws::crash_point!("sync-processor/after-lease-claim");
-                        if let Some(name) = self.start(source, round, &execution_name).await? {
-                            return Ok(name);
-                        }
-                        continue;
-                    }
+                    let claimed = self.claim(source, round, &execution_name).await?;
+                    (round, execution_name, claimed)
                 }
                 LeaseAction::StartClaimed {
                     round,
                     execution_name,
                 } => {
                     tracing::warn!(%source, execution = %execution_name, "lease claimed long ago without an execution: starting it");
-                    if let Some(name) = self.start(source, round, &execution_name).await? {
-                        return Ok(name);
-                    }
-                    continue;
+                    (round, execution_name, true)
                 }
                 LeaseAction::Reclaim {
                     stale_execution,
                     round,
                     execution_name,
                 } => {
-                    if self
-                        .sources
-                        .reclaim(
-                            source,
-                            &stale_execution,
-                            round,
-                            &execution_name,
-                            kb_autosync_aws::now_ms(),
-                        )
-                        .await?
-                    {
-                        tracing::warn!(%source, stale = %stale_execution, execution = %execution_name, "lease reclaimed from an execution that ended without releasing it");
-                        if let Some(name) = self.start(source, round, &execution_name).await? {
-                            return Ok(name);
-                        }
-                        continue;
-                    }
+                    let reclaimed = self
+                        .reclaim(source, &stale_execution, round, &execution_name)
+                        .await?;
+                    (round, execution_name, reclaimed)
                 }
-                LeaseAction::RetryLater { reason } => {
-                    last_reason = reason;
-                    tokio::time::sleep(CLAIM_RECHECK).await;
-                }
+            };
+            if !holds_lease {
+                // Another request changed the lease first: decide again on what it is now.
+                lease = self.sources.read(source).await?.unwrap_or_default();
+                continue;
             }
-            lease = self.sources.read(source).await?.unwrap_or_default();
+            if let Some(name) = self.start(source, round, &execution_name).await? {
+                return Ok(name);
+            }
         }
         Err(RoundError::RetryLater(if last_reason.is_empty() {
             format!("the lease of {source} kept changing; retrying the request later")
         } else {
             last_reason
         }))
+    }
+
+    /// What to do about `lease`, given the state of the execution holding it: a holder that
+    /// ended without releasing the lease must not keep it.
+    async fn next_action(
+        &self,
+        source: &SourceId,
+        lease: &LeaseState,
+    ) -> Result<LeaseAction, AwsError> {
+        let execution = match &lease.active_execution {
+            Some(holder) => Some(self.executions.state(holder).await?),
+            None => None,
+        };
+        let action = decide(
+            source,
+            lease,
+            execution.as_ref(),
+            kb_autosync_aws::now_ms(),
+            self.claim_grace_ms,
+        );
+        tracing::debug!(%source, ?action, "lease decision");
+        Ok(action)
+    }
+
+    /// Claims the free lease for `execution_name`; false when another request claimed it first.
+    async fn claim(
+        &self,
+        source: &SourceId,
+        round: u64,
+        execution_name: &str,
+    ) -> Result<bool, AwsError> {
+        let claimed = self
+            .sources
+            .claim(source, round, execution_name, kb_autosync_aws::now_ms())
+            .await?;
+        if claimed {
+            tracing::info!(%source, round, execution = %execution_name, "lease claimed");
+            kb_autosync_aws::crash_point!("sync-processor/after-lease-claim");
+        }
+        Ok(claimed)
+    }
+
+    /// Takes the lease from `stale_execution`, which ended without releasing it; false when
+    /// another request took it first.
+    async fn reclaim(
+        &self,
+        source: &SourceId,
+        stale_execution: &str,
+        round: u64,
+        execution_name: &str,
+    ) -> Result<bool, AwsError> {
+        let reclaimed = self
+            .sources
+            .reclaim(
+                source,
+                stale_execution,
+                round,
+                execution_name,
+                kb_autosync_aws::now_ms(),
+            )
+            .await?;
+        if reclaimed {
+            tracing::warn!(%source, stale = %stale_execution, execution = %execution_name, "lease reclaimed from an execution that ended without releasing it");
+        }
+        Ok(reclaimed)
     }
 
     /// The state machine's round must go again: in this execution, or, once its history is
@@ -131,30 +168,54 @@ impl Rounds {
         &self,
         request: &ContinueRequest,
     ) -> Result<Continuation, RoundError> {
-        let state = &request.state;
         let history_events = self
             .executions
             .history_events(&request.execution_arn)
             .await?;
+        if self.hand_over.should_hand_over(history_events) {
+            self.hand_over(request, history_events).await
+        } else {
+            self.go_round_again(request, history_events).await
+        }
+    }
+
+    /// Another iteration in this execution, as long as it still holds the lease: clearing the
+    /// snapshots is conditional on that, so a lost lease ends the execution instead.
+    async fn go_round_again(
+        &self,
+        request: &ContinueRequest,
+        history_events: u64,
+    ) -> Result<Continuation, RoundError> {
+        let state = &request.state;
         let source = state.input.source();
         let current = &state.input.execution_name;
-        if !self.hand_over.should_hand_over(history_events) {
-            if !self.sources.clear_snapshots(&source, current).await? {
-                return Ok(self
-                    .lease_moved_on(&source, current, history_events)
-                    .await?);
-            }
-            let next = match request.reason {
-                Reason::RequestsDuringJob => Next::Continue,
-                Reason::RequestsDuringFailure => Next::ContinueAfterWait,
-            };
-            return Ok(Continuation {
-                next,
-                state: Some(next_iteration(state, request.reason)),
-                handed_over_to: None,
-                history_events,
-            });
+        if !self.sources.clear_snapshots(&source, current).await? {
+            return Ok(self
+                .lease_moved_on(&source, current, history_events)
+                .await?);
         }
+        let next = match request.reason {
+            Reason::RequestsDuringJob => Next::Continue,
+            Reason::RequestsDuringFailure => Next::ContinueAfterWait,
+        };
+        Ok(Continuation {
+            next,
+            state: Some(next_iteration(state, request.reason)),
+            handed_over_to: None,
+            history_events,
+        })
+    }
+
+    /// Moves the lease to the next round's execution, then starts it; this execution ends. The
+    /// lease moves first so that the successor never runs without holding it.
+    async fn hand_over(
+        &self,
+        request: &ContinueRequest,
+        history_events: u64,
+    ) -> Result<Continuation, RoundError> {
+        let state = &request.state;
+        let source = state.input.source();
+        let current = &state.input.execution_name;
         let successor = successor(state, request.reason, self.settings);
         let next_name = successor.input.execution_name.clone();
         let moved = self

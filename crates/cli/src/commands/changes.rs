@@ -44,6 +44,19 @@ pub fn select(mut changes: Vec<ChangeRecord>, args: &ChangesArgs) -> Vec<ChangeR
 
 pub async fn run(inv: &Invocation, args: &ChangesArgs) -> Result<i32, CliError> {
     let spinner = output::Spinner::start(inv.style, "reading changes");
+    let rows = gather(inv, args).await?;
+    drop(spinner);
+    if inv.json {
+        output::print_json(&rows);
+    } else {
+        render(&rows);
+    }
+    Ok(0)
+}
+
+/// The selected changes, each with its document's live status. Statuses are looked up after
+/// selecting, so `--limit` also bounds the Bedrock calls.
+async fn gather(inv: &Invocation, args: &ChangesArgs) -> Result<Vec<ChangeRow>, CliError> {
     let records = Records::new(&inv.ctx, &inv.deployment)?;
     let changes = if args.pending || args.failed {
         // Unsynced changes sit in the sparse pending index: no scan needed.
@@ -57,9 +70,7 @@ pub async fn run(inv: &Invocation, args: &ChangesArgs) -> Result<i32, CliError> 
     };
     let selected = select(changes, args);
     let documents = document_states(inv, &selected).await;
-    drop(spinner);
-
-    let rows: Vec<ChangeRow> = selected
+    Ok(selected
         .into_iter()
         .map(|change| {
             let uri = format!("s3://{}/{}", change.bucket, change.key);
@@ -70,14 +81,13 @@ pub async fn run(inv: &Invocation, args: &ChangesArgs) -> Result<i32, CliError> 
                 change,
             }
         })
-        .collect();
-    if inv.json {
-        output::print_json(&rows);
-        return Ok(0);
-    }
+        .collect())
+}
+
+fn render(rows: &[ChangeRow]) {
     if rows.is_empty() {
         println!("no changes match");
-        return Ok(0);
+        return;
     }
     let now = Utc::now();
     let mut table = output::table(&[
@@ -91,7 +101,7 @@ pub async fn run(inv: &Invocation, args: &ChangesArgs) -> Result<i32, CliError> 
         "DOCUMENT",
         "REASON",
     ]);
-    for row in &rows {
+    for row in rows {
         let c = &row.change;
         table.add_row(vec![
             relative(&c.timestamp, now),
@@ -110,7 +120,6 @@ pub async fn run(inv: &Invocation, args: &ChangesArgs) -> Result<i32, CliError> 
         ]);
     }
     println!("{table}");
-    Ok(0)
 }
 
 type DocumentStates = HashMap<(String, String), (String, Option<String>)>;

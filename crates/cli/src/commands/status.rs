@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use kb_autosync_aws::executions::Executions;
+use kb_autosync_aws::sources_table::Slots;
 use kb_autosync_core::change::ChangeStatus;
-use kb_autosync_core::lease::ExecutionState;
+use kb_autosync_core::lease::{ExecutionState, LeaseState};
+use kb_autosync_core::SourceId;
 use serde::Serialize;
 
 use crate::cli::StatusArgs;
@@ -83,7 +85,20 @@ pub struct SourceStatus {
 }
 
 pub async fn run(inv: &Invocation, args: &StatusArgs) -> Result<i32, CliError> {
-    let _spinner = output::Spinner::start(inv.style, "reading data sources, leases and jobs");
+    let spinner = output::Spinner::start(inv.style, "reading data sources, leases and jobs");
+    let rows = gather(inv, args).await?;
+    drop(spinner);
+    if inv.json {
+        output::print_json(&rows);
+    } else {
+        render(&rows, &inv.deployment.routes_from);
+    }
+    Ok(0)
+}
+
+/// One row per known data source. Leases and slots are read once for all rows; executions and
+/// changes per data source, since each source's holder and backlog are its own.
+async fn gather(inv: &Invocation, args: &StatusArgs) -> Result<Vec<SourceStatus>, CliError> {
     let records = Records::new(&inv.ctx, &inv.deployment)?;
     let executions = Executions::new(
         inv.ctx.clients.sfn.clone(),
@@ -99,70 +114,112 @@ pub async fn run(inv: &Invocation, args: &StatusArgs) -> Result<i32, CliError> {
     let sources = routed_and(inv, leases.values().map(|(s, _)| s.clone()).collect()).await?;
     let slots = records.slots().await?;
 
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(sources.len());
     for source in &sources {
         let lease = leases
             .get(&source.key())
             .map(|(_, lease)| lease.clone())
             .unwrap_or_default();
-        let running = match &lease.active_execution {
-            Some(name) => matches!(
-                executions
-                    .state(name)
-                    .await
-                    .map_err(|e| inv.ctx.fail("stepfunctions", e))?,
-                ExecutionState::Running
-            ),
-            None => false,
-        };
-        let holds_slot = slots.holders.iter().any(|h| {
-            h.knowledge_base_id == source.knowledge_base_id
-                && Some(&h.execution_name) == lease.active_execution.as_ref()
-        });
-        let execution_state = match (&lease.active_execution, running) {
-            (Some(name), true) => current_state(inv, &executions.execution_arn(name)).await?,
-            _ => None,
-        };
-        let unsynced: Vec<_> = records
-            .unsynced(source)
-            .await?
-            .into_iter()
-            .filter(|c| args.include_canary || !c.is_canary())
-            .collect();
-        let pending: Vec<_> = unsynced
-            .iter()
-            .filter(|c| c.status == ChangeStatus::Pending)
-            .collect();
+        let holder = lease_holder(inv, &executions, &slots, source, &lease).await?;
+        let backlog = backlog(&records, source, args.include_canary).await?;
         rows.push(SourceStatus {
             knowledge_base_id: source.knowledge_base_id.clone(),
             data_source_id: source.data_source_id.clone(),
             ingestion_mode: inv.deployment.ingestion_mode(source).to_string(),
             state: SourceState::of(
-                running,
-                holds_slot,
-                execution_state.as_deref(),
-                pending.len(),
+                holder.running.is_some(),
+                holder.holds_job_slot,
+                holder.execution_state.as_deref(),
+                backlog.pending,
             ),
-            execution_state,
-            pending_changes: pending.len(),
-            failed_changes: unsynced.len() - pending.len(),
-            oldest_pending_at: pending.iter().map(|c| c.timestamp.clone()).min(),
-            lease_holder: lease.active_execution.clone().filter(|_| running),
+            execution_state: holder.execution_state,
+            pending_changes: backlog.pending,
+            failed_changes: backlog.failed,
+            oldest_pending_at: backlog.oldest_pending_at,
+            lease_holder: holder.running,
             last_job: records.latest_job(source).await?,
         });
     }
-    drop(_spinner);
+    Ok(rows)
+}
 
-    if inv.json {
-        output::print_json(&rows);
-        return Ok(0);
-    }
+/// The execution named in a data source's lease, as far as it still acts for the source.
+struct LeaseHolder {
+    /// The holder's name, only while it runs: a finished execution's name in the lease is stale
+    /// and says nothing about what the source is doing.
+    running: Option<String>,
+    holds_job_slot: bool,
+    /// The state the holder last entered (only looked up for a running holder).
+    execution_state: Option<String>,
+}
+
+async fn lease_holder(
+    inv: &Invocation,
+    executions: &Executions,
+    slots: &Slots,
+    source: &SourceId,
+    lease: &LeaseState,
+) -> Result<LeaseHolder, CliError> {
+    let running = match &lease.active_execution {
+        Some(name) => matches!(
+            executions
+                .state(name)
+                .await
+                .map_err(|e| inv.ctx.fail("stepfunctions", e))?,
+            ExecutionState::Running
+        ),
+        None => false,
+    };
+    let holds_job_slot = slots.holders.iter().any(|h| {
+        h.knowledge_base_id == source.knowledge_base_id
+            && Some(&h.execution_name) == lease.active_execution.as_ref()
+    });
+    let execution_state = match (&lease.active_execution, running) {
+        (Some(name), true) => current_state(inv, &executions.execution_arn(name)).await?,
+        _ => None,
+    };
+    Ok(LeaseHolder {
+        running: lease.active_execution.clone().filter(|_| running),
+        holds_job_slot,
+        execution_state,
+    })
+}
+
+/// A data source's unsynced changes: pending ones will still be synced, failed ones will not
+/// without an operator.
+struct Backlog {
+    pending: usize,
+    failed: usize,
+    oldest_pending_at: Option<String>,
+}
+
+async fn backlog(
+    records: &Records,
+    source: &SourceId,
+    include_canary: bool,
+) -> Result<Backlog, CliError> {
+    let unsynced: Vec<_> = records
+        .unsynced(source)
+        .await?
+        .into_iter()
+        .filter(|c| include_canary || !c.is_canary())
+        .collect();
+    let pending: Vec<_> = unsynced
+        .iter()
+        .filter(|c| c.status == ChangeStatus::Pending)
+        .collect();
+    Ok(Backlog {
+        pending: pending.len(),
+        failed: unsynced.len() - pending.len(),
+        oldest_pending_at: pending.iter().map(|c| c.timestamp.clone()).min(),
+    })
+}
+
+/// The table; `routes_from` tells an empty result apart from a misread configuration.
+fn render(rows: &[SourceStatus], routes_from: &str) {
     if rows.is_empty() {
-        println!(
-            "no data sources: the routes ({}) name none and no lease exists yet",
-            inv.deployment.routes_from
-        );
-        return Ok(0);
+        println!("no data sources: the routes ({routes_from}) name none and no lease exists yet");
+        return;
     }
     let now = Utc::now();
     let mut table = output::table(&[
@@ -180,7 +237,7 @@ pub async fn run(inv: &Invocation, args: &StatusArgs) -> Result<i32, CliError> {
         "STATISTICS",
         "LEASE HOLDER",
     ]);
-    for row in &rows {
+    for row in rows {
         let job = row.last_job.as_ref();
         table.add_row(vec![
             row.knowledge_base_id.clone(),
@@ -207,7 +264,6 @@ pub async fn run(inv: &Invocation, args: &StatusArgs) -> Result<i32, CliError> {
         ]);
     }
     println!("{table}");
-    Ok(0)
 }
 
 /// The state the execution last entered: the newest StateEntered event of its history.

@@ -47,29 +47,63 @@ pub fn outcome(before: &LeaseState, was_running: bool, after: &LeaseState) -> Sy
 
 pub async fn run(inv: &Invocation, args: &SyncArgs) -> Result<i32, CliError> {
     let source = resolve_source(inv, args).await?;
+    let result = request_sync(inv, &source, Duration::from_secs(args.wait_seconds)).await?;
+    if inv.json {
+        output::print_json(&result);
+    } else {
+        render(&source, &result);
+    }
+    Ok(0)
+}
+
+/// Sends the request and waits until a running round has counted it. The lease is read before
+/// sending so that the outcome can tell a round that was already running from a new one.
+async fn request_sync(
+    inv: &Invocation,
+    source: &SourceId,
+    wait: Duration,
+) -> Result<SyncResult, CliError> {
     let records = Records::new(&inv.ctx, &inv.deployment)?;
     let executions = Executions::new(
         inv.ctx.clients.sfn.clone(),
         inv.deployment.output("SyncStateMachineArn")?,
     );
-    let is_running = |lease: &LeaseState| {
-        let name = lease.active_execution.clone();
-        let executions = executions.clone();
-        async move {
-            match name {
-                Some(name) => executions
-                    .state(&name)
-                    .await
-                    .map(|s| s == ExecutionState::Running),
-                None => Ok(false),
-            }
-        }
-    };
+    let before = records.lease(source).await?;
+    let was_running = holder_running(inv, &executions, &before).await?;
+    send_request(inv, source).await?;
+    let after = wait_for_round(inv, &records, &executions, source, &before, wait).await?;
 
-    let before = records.lease(&source).await?;
-    let was_running = is_running(&before)
-        .await
-        .map_err(|e| inv.ctx.fail("stepfunctions", e))?;
+    let execution_name = after.active_execution.clone().unwrap_or_default();
+    Ok(SyncResult {
+        knowledge_base_id: source.knowledge_base_id.clone(),
+        data_source_id: source.data_source_id.clone(),
+        outcome: outcome(&before, was_running, &after),
+        execution_arn: executions.execution_arn(&execution_name),
+        execution_name,
+        round: after.round,
+    })
+}
+
+/// Whether the execution named in the lease still runs: a finished holder's name stays in the
+/// lease until the next round replaces it.
+async fn holder_running(
+    inv: &Invocation,
+    executions: &Executions,
+    lease: &LeaseState,
+) -> Result<bool, CliError> {
+    match &lease.active_execution {
+        Some(name) => executions
+            .state(name)
+            .await
+            .map(|s| s == ExecutionState::Running)
+            .map_err(|e| inv.ctx.fail("stepfunctions", e)),
+        None => Ok(false),
+    }
+}
+
+/// Through the sync queue, without delay: the same path as the event processor's requests, so
+/// the lease protocol treats a manual sync like any other.
+async fn send_request(inv: &Invocation, source: &SourceId) -> Result<(), CliError> {
     let queue = SyncQueue::new(
         inv.ctx.clients.sqs.clone(),
         inv.deployment.output("SyncQueueUrl")?,
@@ -83,57 +117,53 @@ pub async fn run(inv: &Invocation, args: &SyncArgs) -> Result<i32, CliError> {
     queue
         .send_all(&[request])
         .await
-        .map_err(|e| inv.ctx.fail("sqs", e))?;
+        .map_err(|e| inv.ctx.fail("sqs", e))
+}
 
+/// The lease once the request is counted (requested_seq moved past `before`) and a running
+/// execution covers it; an error if that takes longer than `wait`, which points at a stopped
+/// sync processor rather than a slow one.
+async fn wait_for_round(
+    inv: &Invocation,
+    records: &Records,
+    executions: &Executions,
+    source: &SourceId,
+    before: &LeaseState,
+    wait: Duration,
+) -> Result<LeaseState, CliError> {
     let spinner = output::Spinner::start(
         inv.style,
         &format!("sync requested for {source}; waiting for the sync processor"),
     );
-    let deadline = Instant::now() + Duration::from_secs(args.wait_seconds);
-    let after = loop {
-        let lease = records.lease(&source).await?;
-        // Counted (requested_seq moved) and covered by a running execution.
+    let deadline = Instant::now() + wait;
+    loop {
+        let lease = records.lease(source).await?;
         if lease.requested_seq > before.requested_seq
-            && is_running(&lease)
-                .await
-                .map_err(|e| inv.ctx.fail("stepfunctions", e))?
+            && holder_running(inv, executions, &lease).await?
         {
-            break lease;
+            return Ok(lease);
         }
         if Instant::now() >= deadline {
             drop(spinner);
             return Err(CliError::Usage(format!(
                 "the sync request for {source} was sent but no running round took it up within {} s: \
                  is the sync processor running? Check its logs and the sync DLQ (`autosync doctor`)",
-                args.wait_seconds
+                wait.as_secs()
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    drop(spinner);
-
-    let execution_name = after.active_execution.clone().unwrap_or_default();
-    let result = SyncResult {
-        knowledge_base_id: source.knowledge_base_id.clone(),
-        data_source_id: source.data_source_id.clone(),
-        outcome: outcome(&before, was_running, &after),
-        execution_arn: executions.execution_arn(&execution_name),
-        execution_name,
-        round: after.round,
-    };
-    if inv.json {
-        output::print_json(&result);
-    } else {
-        let verb = match result.outcome {
-            SyncOutcome::Joined => "joined running execution",
-            SyncOutcome::Started => "started execution",
-        };
-        println!(
-            "{source}: {verb} {} (round {})\n  {}",
-            result.execution_name, result.round, result.execution_arn
-        );
     }
-    Ok(0)
+}
+
+fn render(source: &SourceId, result: &SyncResult) {
+    let verb = match result.outcome {
+        SyncOutcome::Joined => "joined running execution",
+        SyncOutcome::Started => "started execution",
+    };
+    println!(
+        "{source}: {verb} {} (round {})\n  {}",
+        result.execution_name, result.round, result.execution_arn
+    );
 }
 
 /// The data source to sync: the one given, else the one the routes sync for this knowledge

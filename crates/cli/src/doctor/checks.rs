@@ -210,45 +210,13 @@ async fn data_source(inv: &Invocation, route: &Route) -> Vec<Finding> {
         Ok(scopes) => scopes,
         Err(e) => return vec![call_failed(inv, "data-source", "bedrock-agent", e)],
     };
-    let describe = |s: &DataSourceScope| format!("{} ({})", s.data_source_id, s.name);
-    let all = scopes.iter().map(describe).collect::<Vec<_>>().join(", ");
-    let scope = match &route.data_source_id {
-        Some(ds) => match scopes.iter().find(|s| &s.data_source_id == ds) {
-            Some(scope) => scope,
-            None => {
-                return vec![Finding::fail(
-                    "data-source",
-                    format!("data source {ds} does not exist in knowledge base {kb_id} in {}", inv.ctx.region),
-                    format!("set the stack parameter DataSourceId to one of: {}", if all.is_empty() { "(the knowledge base has none)".into() } else { all }),
-                )]
-            }
-        },
-        None => match scopes.as_slice() {
-            [one] => one,
-            [] => {
-                return vec![Finding::fail(
-                    "data-source",
-                    format!("knowledge base {kb_id} has no data source"),
-                    "create an S3 data source for the watched bucket and prefix",
-                )]
-            }
-            several => {
-                return vec![Finding::fail(
-                    "data-source",
-                    format!(
-                        "knowledge base {kb_id} has {} data sources ({all}) and the route {} names none: \
-                         a new data source can silently change which one is synced",
-                        several.len(),
-                        route.s3_uri()
-                    ),
-                    "set the stack parameter DataSourceId to the data source that reads the watched bucket and prefix",
-                )]
-            }
-        },
+    let scope = match routed_scope(route, &scopes, &inv.ctx.region) {
+        Ok(scope) => scope,
+        Err(finding) => return vec![*finding],
     };
     let mut findings = vec![Finding::pass(
         "data-source",
-        format!("route {} syncs {}", route.s3_uri(), describe(scope)),
+        format!("route {} syncs {}", route.s3_uri(), describe_scope(scope)),
     )];
     findings.push(match scope_mismatch(route, scope) {
         None => Finding::pass(
@@ -263,6 +231,53 @@ async fn data_source(inv: &Invocation, route: &Route) -> Vec<Finding> {
     });
     findings.push(ingestion_mode(inv, &kb, &SourceId::new(kb_id, &scope.data_source_id)).await);
     findings
+}
+
+fn describe_scope(s: &DataSourceScope) -> String {
+    format!("{} ({})", s.data_source_id, s.name)
+}
+
+/// The data source the route syncs: the one it names, else the knowledge base's only one. A
+/// route that names none is refused when there are several, since adding a data source would
+/// then silently change which one is synced.
+fn routed_scope<'a>(
+    route: &Route,
+    scopes: &'a [DataSourceScope],
+    region: &str,
+) -> Result<&'a DataSourceScope, Box<Finding>> {
+    let kb_id = &route.knowledge_base_id;
+    let all = scopes
+        .iter()
+        .map(describe_scope)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match &route.data_source_id {
+        Some(ds) => scopes.iter().find(|s| &s.data_source_id == ds).ok_or_else(|| {
+            Box::new(Finding::fail(
+                "data-source",
+                format!("data source {ds} does not exist in knowledge base {kb_id} in {region}"),
+                format!("set the stack parameter DataSourceId to one of: {}", if all.is_empty() { "(the knowledge base has none)".into() } else { all }),
+            ))
+        }),
+        None => match scopes {
+            [one] => Ok(one),
+            [] => Err(Box::new(Finding::fail(
+                "data-source",
+                format!("knowledge base {kb_id} has no data source"),
+                "create an S3 data source for the watched bucket and prefix",
+            ))),
+            several => Err(Box::new(Finding::fail(
+                "data-source",
+                format!(
+                    "knowledge base {kb_id} has {} data sources ({all}) and the route {} names none: \
+                     a new data source can silently change which one is synced",
+                    several.len(),
+                    route.s3_uri()
+                ),
+                "set the stack parameter DataSourceId to the data source that reads the watched bucket and prefix",
+            ))),
+        },
+    }
 }
 
 /// Which way the data source's rounds go, and whether direct ingestion is possible yet (AWS
@@ -435,8 +450,11 @@ pub async fn dead_letter_queue(inv: &Invocation, output: &str) -> Finding {
     )
 }
 
+/// The check name of `permissions` and of the role lookups it makes.
+const PERMISSIONS: &str = "permissions";
+
 pub async fn permissions(inv: &Invocation, function: &str, output: &str) -> Finding {
-    let check = "permissions";
+    let check = PERMISSIONS;
     let Some(name) = inv.deployment.outputs.get(output) else {
         return Finding::fail(
             check,
@@ -491,16 +509,35 @@ pub async fn permissions(inv: &Invocation, function: &str, output: &str) -> Find
 
 /// Every statement of the role's inline and attached managed policies.
 async fn role_statements(inv: &Invocation, role: &str) -> Result<Vec<Statement>, Box<Finding>> {
+    let mut documents = inline_policies(inv, role).await?;
+    documents.extend(attached_policies(inv, role).await?);
+    let mut statements = Vec::new();
+    for doc in documents {
+        statements.extend(policy::parse(&doc).map_err(|e| {
+            Box::new(Finding::fail(
+                PERMISSIONS,
+                format!("role {role}: {e}"),
+                "fix the role's policy document",
+            ))
+        })?);
+    }
+    Ok(statements)
+}
+
+fn iam_failed(inv: &Invocation, error: kb_autosync_aws::AwsError) -> Box<Finding> {
+    Box::new(call_failed(inv, PERMISSIONS, "iam", error))
+}
+
+/// The documents of the policies embedded in the role.
+async fn inline_policies(inv: &Invocation, role: &str) -> Result<Vec<String>, Box<Finding>> {
     let iam = &inv.ctx.clients.iam;
-    let check = "permissions";
-    let fail = |error: kb_autosync_aws::AwsError| Box::new(call_failed(inv, check, "iam", error));
-    let mut documents = Vec::new();
     let inline = iam
         .list_role_policies()
         .role_name(role)
         .send()
         .await
-        .map_err(|e| fail(sdk_error("ListRolePolicies", e)))?;
+        .map_err(|e| iam_failed(inv, sdk_error("ListRolePolicies", e)))?;
+    let mut documents = Vec::new();
     for policy_name in inline.policy_names {
         let out = iam
             .get_role_policy()
@@ -508,15 +545,23 @@ async fn role_statements(inv: &Invocation, role: &str) -> Result<Vec<Statement>,
             .policy_name(&policy_name)
             .send()
             .await
-            .map_err(|e| fail(sdk_error("GetRolePolicy", e)))?;
+            .map_err(|e| iam_failed(inv, sdk_error("GetRolePolicy", e)))?;
         documents.push(out.policy_document);
     }
+    Ok(documents)
+}
+
+/// The documents of the managed policies attached to the role, each at its default version:
+/// the only version that grants anything.
+async fn attached_policies(inv: &Invocation, role: &str) -> Result<Vec<String>, Box<Finding>> {
+    let iam = &inv.ctx.clients.iam;
     let attached = iam
         .list_attached_role_policies()
         .role_name(role)
         .send()
         .await
-        .map_err(|e| fail(sdk_error("ListAttachedRolePolicies", e)))?;
+        .map_err(|e| iam_failed(inv, sdk_error("ListAttachedRolePolicies", e)))?;
+    let mut documents = Vec::new();
     for policy in attached.attached_policies.unwrap_or_default() {
         let Some(arn) = policy.policy_arn else {
             continue;
@@ -526,7 +571,7 @@ async fn role_statements(inv: &Invocation, role: &str) -> Result<Vec<Statement>,
             .policy_arn(&arn)
             .send()
             .await
-            .map_err(|e| fail(sdk_error("GetPolicy", e)))?;
+            .map_err(|e| iam_failed(inv, sdk_error("GetPolicy", e)))?;
         let Some(version) = meta.policy.and_then(|p| p.default_version_id) else {
             continue;
         };
@@ -536,22 +581,12 @@ async fn role_statements(inv: &Invocation, role: &str) -> Result<Vec<Statement>,
             .version_id(version)
             .send()
             .await
-            .map_err(|e| fail(sdk_error("GetPolicyVersion", e)))?;
+            .map_err(|e| iam_failed(inv, sdk_error("GetPolicyVersion", e)))?;
         if let Some(doc) = out.policy_version.and_then(|v| v.document) {
             documents.push(doc);
         }
     }
-    let mut statements = Vec::new();
-    for doc in documents {
-        statements.extend(policy::parse(&doc).map_err(|e| {
-            Box::new(Finding::fail(
-                check,
-                format!("role {role}: {e}"),
-                "fix the role's policy document",
-            ))
-        })?);
-    }
-    Ok(statements)
+    Ok(documents)
 }
 
 pub fn call_failed(

@@ -10,58 +10,66 @@ const RECEIVE_FROM_QUEUE: [&str; 4] = [
 ];
 const USE_STACK_KEY: [&str; 2] = ["kms:Decrypt", "kms:GenerateDataKey"];
 
+const EVENT_PROCESSOR: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "sqs:SendMessage",
+    "bedrock:ListDataSources",
+    "bedrock:GetDataSource",
+];
+const SYNC_PROCESSOR: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "states:StartExecution",
+    "states:DescribeExecution",
+    "states:GetExecutionHistory",
+];
+const CHECK_QUOTA: &[&str] = &[
+    "bedrock:ListIngestionJobs",
+    "bedrock:ListDataSources",
+    "bedrock:GetDataSource",
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "states:DescribeExecution",
+];
+const START_SYNC: &[&str] = &[
+    "bedrock:StartIngestionJob",
+    "bedrock:ListIngestionJobs",
+    "bedrock:IngestKnowledgeBaseDocuments",
+    "bedrock:DeleteKnowledgeBaseDocuments",
+    "bedrock:GetKnowledgeBaseDocuments",
+    "s3:GetObject",
+    "sns:Publish",
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "states:DescribeExecution",
+];
+const MONITOR_SYNC: &[&str] = &[
+    "bedrock:GetIngestionJob",
+    "bedrock:GetKnowledgeBaseDocuments",
+    "bedrock:ListKnowledgeBaseDocuments",
+    "dynamodb:Query",
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "sns:Publish",
+];
+
+/// The function's own calls plus those made with its role on its behalf: the queue polling of
+/// its event source mapping and the use of the stack's KMS key.
 pub fn actions(function: &str) -> Vec<&'static str> {
     let own: &[&str] = match function {
-        "event-processor" => &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "s3:GetObject",
-            "s3:ListBucket",
-            "sqs:SendMessage",
-            "bedrock:ListDataSources",
-            "bedrock:GetDataSource",
-        ],
-        "sync-processor" => &[
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-            "dynamodb:Scan",
-            "states:StartExecution",
-            "states:DescribeExecution",
-            "states:GetExecutionHistory",
-        ],
-        "check-quota" => &[
-            "bedrock:ListIngestionJobs",
-            "bedrock:ListDataSources",
-            "bedrock:GetDataSource",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-            "states:DescribeExecution",
-        ],
-        "start-sync" => &[
-            "bedrock:StartIngestionJob",
-            "bedrock:ListIngestionJobs",
-            "bedrock:IngestKnowledgeBaseDocuments",
-            "bedrock:DeleteKnowledgeBaseDocuments",
-            "bedrock:GetKnowledgeBaseDocuments",
-            "s3:GetObject",
-            "sns:Publish",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-            "states:DescribeExecution",
-        ],
-        "monitor-sync" => &[
-            "bedrock:GetIngestionJob",
-            "bedrock:GetKnowledgeBaseDocuments",
-            "bedrock:ListKnowledgeBaseDocuments",
-            "dynamodb:Query",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-            "sns:Publish",
-        ],
+        "event-processor" => EVENT_PROCESSOR,
+        "sync-processor" => SYNC_PROCESSOR,
+        "check-quota" => CHECK_QUOTA,
+        "start-sync" => START_SYNC,
+        "monitor-sync" => MONITOR_SYNC,
         _ => &[],
     };
     let queue: &[&str] = match function {
