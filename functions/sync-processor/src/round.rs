@@ -88,6 +88,8 @@ impl Rounds {
             if let Some(name) = self.start(source, round, &execution_name).await? {
                 return Ok(name);
             }
+            // The start moved the lease on (a closed execution had the name): decide on it anew.
+            lease = self.sources.read(source).await?.unwrap_or_default();
         }
         Err(RoundError::RetryLater(if last_reason.is_empty() {
             format!("the lease of {source} kept changing; retrying the request later")

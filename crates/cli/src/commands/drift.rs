@@ -121,42 +121,47 @@ fn render(rows: &[SourceDrift], limit: usize) {
     }
     println!("{table}");
     for row in rows.iter().filter(|r| !r.drift.is_clean()) {
-        let d = &row.drift;
-        let failed: Vec<String> = d
-            .failed
-            .iter()
-            .map(|f| format!("{} ({}: {})", f.key, f.status, f.reason))
-            .collect();
-        for (category, why, keys) in [
-            ("missing", "in S3, not in the index", &d.missing),
-            (
-                "stale",
-                "changed in S3 after the document's last update",
-                &d.stale,
-            ),
-            ("orphaned", "in the index, gone from S3", &d.orphaned),
-            ("failed", "Bedrock could not index it", &failed),
-        ] {
-            if keys.is_empty() {
-                continue;
-            }
-            println!(
-                "\n{}/{} {category} ({why}): {}",
-                row.knowledge_base_id,
-                row.data_source_id,
-                keys.len()
-            );
-            for key in keys.iter().take(limit) {
-                println!("  {key}");
-            }
-            if keys.len() > limit {
-                println!("  ... and {} more", keys.len() - limit);
-            }
-        }
+        render_categories(row, limit);
     }
     if rows.iter().any(|r| !r.drift.is_clean()) {
         println!("\n`autosync reconcile` records the missing, stale and orphaned objects as changes and syncs them.");
     } else {
         println!("\nevery data source's index matches its S3 scope");
+    }
+}
+
+/// The first `limit` keys of each drift category of one data source.
+fn render_categories(row: &SourceDrift, limit: usize) {
+    let d = &row.drift;
+    let failed: Vec<String> = d
+        .failed
+        .iter()
+        .map(|f| format!("{} ({}: {})", f.key, f.status, f.reason))
+        .collect();
+    for (category, why, keys) in [
+        ("missing", "in S3, not in the index", &d.missing),
+        (
+            "stale",
+            "changed in S3 after the document's last update",
+            &d.stale,
+        ),
+        ("orphaned", "in the index, gone from S3", &d.orphaned),
+        ("failed", "Bedrock could not index it", &failed),
+    ] {
+        if keys.is_empty() {
+            continue;
+        }
+        println!(
+            "\n{}/{} {category} ({why}): {}",
+            row.knowledge_base_id,
+            row.data_source_id,
+            keys.len()
+        );
+        for key in keys.iter().take(limit) {
+            println!("  {key}");
+        }
+        if keys.len() > limit {
+            println!("  ... and {} more", keys.len() - limit);
+        }
     }
 }
