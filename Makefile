@@ -22,7 +22,7 @@ help:
 	@echo "make demo     run the service end to end on the local stack (no AWS account needed)"
 	@echo "make up       start the local stack and keep it up for aws --endpoint-url"
 	@echo "make test     lint + unit tests + end-to-end tests + Lambda packages (what CI runs)"
-	@echo "make package  build the five Lambda functions for arm64 (cargo lambda)"
+	@echo "make package  build the Lambda functions for arm64 (cargo lambda)"
 	@echo "make fuzz     fuzz every parser of outside input for FUZZ_SECONDS (600) per target"
 	@echo "make scenarios  seeded fault scenarios (the fixed list; SEEDS=7 or SEEDS=1..20 replays others)"
 	@echo "make soak     500 fault scenarios and their summary table"

@@ -120,8 +120,8 @@ async fn drift_finds_what_the_service_never_saw_and_reconcile_repairs_it() {
     let second: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(second[0]["recorded"], 0, "{out}");
     // Still PENDING, they are in flight (once SYNCED, they are no longer drift).
-    let untouched = second[0]["in_flight"].as_u64().unwrap()
-        + second[0]["already_recorded"].as_u64().unwrap();
+    let untouched =
+        second[0]["in_flight"].as_u64().unwrap() + second[0]["already_recorded"].as_u64().unwrap();
     assert_eq!(untouched, 3, "{out}");
     let changes = settle_count(&stack, 6, Duration::from_secs(120)).await;
     let reconciled: Vec<_> = changes
