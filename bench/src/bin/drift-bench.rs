@@ -218,10 +218,13 @@ fn run_timed(
         .output()
         .map_err(|e| format!("{}: {e}", binary.display()))?;
     let seconds = started.elapsed().as_secs_f64();
+    // The last line: GNU time writes "Command exited with non-zero status 1" first when drift
+    // finds drift.
     let kb: f64 = std::fs::read_to_string(&rss_file)
         .unwrap_or_default()
-        .trim()
-        .parse()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
         .unwrap_or(0.0);
     let value = serde_json::from_slice(&output.stdout).map_err(|e| {
         format!(
