@@ -115,11 +115,17 @@ async fn document_status_flips_when_the_job_completes() {
     harness.delete("docs/old.txt");
     harness.put("docs/new.txt", "1", 1);
     let second = harness.start_job(KB, DS).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        document_status(&harness, "docs/old.txt").await,
-        DocumentStatus::Deleting
-    );
+    // The job reads its S3 snapshot after StartIngestionJob answers: wait for that state, not
+    // for a fixed time (the job itself runs 1.5 s).
+    let mut old = document_status(&harness, "docs/old.txt").await;
+    for _ in 0..100 {
+        if old != DocumentStatus::Indexed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        old = document_status(&harness, "docs/old.txt").await;
+    }
+    assert_eq!(old, DocumentStatus::Deleting);
     assert_eq!(
         document_status(&harness, "docs/new.txt").await,
         DocumentStatus::InProgress
