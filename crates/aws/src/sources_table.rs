@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use kb_autosync_core::lease::{self, LeaseState};
+use kb_autosync_core::slot_line::WaitingRound;
 use kb_autosync_core::SourceId;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -40,6 +41,9 @@ pub struct SlotHolder {
 pub struct Slots {
     pub holders: Vec<SlotHolder>,
     pub last_start_ms: Option<i64>,
+    /// The rounds waiting in check-quota (`kb_autosync_core::slot_line`), one per data source;
+    /// `None` while the item has no `line` yet.
+    pub line: Option<Vec<WaitingRound>>,
 }
 
 /// What a hand-over of the lease found.
@@ -173,6 +177,9 @@ fn slots_from_item(
             })
             .collect(),
         last_start_ms: item.get("last_start_ms")?,
+        line: item
+            .get::<HashMap<String, WaitingRound>>("line")?
+            .map(|line| line.into_values().collect()),
     })
 }
 
@@ -582,6 +589,83 @@ impl SourcesTable {
         applied("UpdateItem", result).map(|_| ())
     }
 
+    /// Puts (or refreshes) `round` in the line for job slots.
+    pub async fn stand_in_line(&self, round: &WaitingRound) -> Result<(), AwsError> {
+        let entry: AttributeValue = serde_dynamo::to_attribute_value(round)
+            .map_err(|e| AwsError::new("UpdateItem", "Serialization", e.to_string()))?;
+        for _ in 0..2 {
+            let into_line = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("source_id", s(SLOTS_KEY))
+                .update_expression("SET line.#src = :entry")
+                .condition_expression("attribute_exists(line)")
+                .expression_attribute_names("#src", &round.source_key)
+                .expression_attribute_values(":entry", entry.clone())
+                .send()
+                .await;
+            if applied("UpdateItem", into_line)? {
+                return Ok(());
+            }
+            // The first round ever to wait: the line itself does not exist yet.
+            let new_line = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("source_id", s(SLOTS_KEY))
+                .update_expression("SET line = :line")
+                .condition_expression("attribute_not_exists(line)")
+                .expression_attribute_values(
+                    ":line",
+                    AttributeValue::M(HashMap::from([(round.source_key.clone(), entry.clone())])),
+                )
+                .send()
+                .await;
+            if applied("UpdateItem", new_line)? {
+                return Ok(());
+            }
+        }
+        Err(AwsError::new(
+            "UpdateItem",
+            "ConditionalCheckFailedException",
+            "the line of the SLOTS item kept appearing and disappearing",
+        ))
+    }
+
+    /// Takes `source_key` out of the line if `execution` stands there (no-op otherwise).
+    pub async fn leave_line(&self, source_key: &str, execution: &str) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("REMOVE line.#src")
+            .condition_expression("line.#src.execution = :exec")
+            .expression_attribute_names("#src", source_key)
+            .expression_attribute_values(":exec", s(execution))
+            .send()
+            .await;
+        applied("UpdateItem", result)
+    }
+
+    /// Removes an entry nobody refreshed since `seen_ms` (its round stopped waiting without
+    /// leaving); no-op when it was refreshed meanwhile.
+    pub async fn remove_stale_entry(&self, stale: &WaitingRound) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("REMOVE line.#src")
+            .condition_expression("line.#src.seen_ms = :seen")
+            .expression_attribute_names("#src", &stale.source_key)
+            .expression_attribute_values(":seen", n(stale.seen_ms))
+            .send()
+            .await;
+        applied("UpdateItem", result)
+    }
+
     /// Gives the slot back if `execution` holds it (no-op otherwise).
     pub async fn release_slot(
         &self,
@@ -691,6 +775,7 @@ mod tests {
                     since_ms: 42,
                 }],
                 last_start_ms: Some(40),
+                line: None,
             }
         );
     }
@@ -754,6 +839,36 @@ mod tests {
             size < ITEM_LIMIT_BYTES / 20,
             "lease item of {size} bytes with {pins} pins"
         );
+    }
+
+    #[test]
+    fn the_line_for_job_slots_of_500_waiting_data_sources_stays_under_the_item_limit() {
+        // One entry per data source, with the longest reason check-quota keeps; the line is
+        // read back as written.
+        let line: HashMap<String, AttributeValue> = (0..500)
+            .map(|i| {
+                let source = SourceId::new(format!("KB{i:08}"), format!("DS{i:08}"));
+                let entry =
+                    WaitingRound::new(source.key(), longest_execution_name(i), i64::MAX, i64::MAX)
+                        .waiting(true, &"r".repeat(1_000));
+                (
+                    source.key(),
+                    serde_dynamo::to_attribute_value(&entry).unwrap(),
+                )
+            })
+            .collect();
+        let item = HashMap::from([
+            ("source_id".to_string(), s(SLOTS_KEY)),
+            ("holders".to_string(), AttributeValue::M(HashMap::new())),
+            ("line".to_string(), AttributeValue::M(line)),
+        ]);
+        let size = item_size(&item);
+        assert!(
+            size < ITEM_LIMIT_BYTES * 3 / 4,
+            "SLOTS item of {size} bytes"
+        );
+        let slots = slots_from_item("GetItem", "sources", &item).unwrap();
+        assert_eq!(slots.line.unwrap().len(), 500);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod quota;
 pub mod reconcile;
 pub mod resolution;
 pub mod routing;
+pub mod slot_line;
 pub mod sync_request;
 pub mod workflow;
 

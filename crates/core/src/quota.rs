@@ -42,6 +42,21 @@ pub struct QuotaObservation {
     /// job, few changes are pending): it needs no job slot, so only jobs running on its data
     /// source or knowledge base make it wait, not the account's jobs or the start rate.
     pub direct_expected: bool,
+    /// Data sources in line for the account's job slots that have waited longer than this one
+    /// (`kb_autosync_core::slot_line`): they go first.
+    pub rounds_ahead: usize,
+}
+
+impl QuotaObservation {
+    /// Whether the round would start a job if the account had a slot for it: its data source and
+    /// knowledge base are free and it is not expected to go direct. Only such rounds stand in
+    /// line for the account's slots.
+    pub fn needs_account_slot(&self) -> bool {
+        self.data_source_jobs.is_empty()
+            && self.knowledge_base_jobs.is_empty()
+            && self.slot_held_by.is_none()
+            && !self.direct_expected
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,10 +93,21 @@ impl IngestionQuota {
             return QuotaDecision::Proceed;
         }
         let running = seen.account_jobs.max(seen.slots_held);
-        if running >= self.max_concurrent_jobs_per_account {
+        let limit = self.max_concurrent_jobs_per_account;
+        let ahead = match seen.rounds_ahead {
+            0 => String::new(),
+            n => format!("; {n} data source(s) with older pending changes are ahead in line"),
+        };
+        if running >= limit {
             return wait(format!(
-                "account busy: {running} jobs running, limit {} (MaxConcurrentJobsPerAccount)",
-                self.max_concurrent_jobs_per_account
+                "account busy: {running} jobs running, limit {limit} (MaxConcurrentJobsPerAccount){ahead}"
+            ));
+        }
+        let free = (limit - running) as usize;
+        if seen.rounds_ahead >= free {
+            return wait(format!(
+                "in line for the account's job slots: {free} free, {} data source(s) with older pending changes go first",
+                seen.rounds_ahead
             ));
         }
         if let Some(since) = seen.since_last_start_ms {
@@ -251,5 +277,43 @@ mod tests {
             serde_json::to_value(QuotaDecision::Proceed).unwrap(),
             serde_json::json!({"decision": "PROCEED"})
         );
+    }
+
+    #[test]
+    fn a_free_slot_goes_to_the_data_sources_that_waited_longer() {
+        let quota = IngestionQuota {
+            max_concurrent_jobs_per_account: 2,
+            ..Default::default()
+        };
+        let one_free = QuotaObservation {
+            account_jobs: 1,
+            rounds_ahead: 1,
+            ..Default::default()
+        };
+        let QuotaDecision::Wait { reason, .. } = quota.decide(&one_free, 5) else {
+            panic!("a slot taken by a younger round")
+        };
+        assert!(reason.contains("1 free, 1 data source(s)"), "{reason}");
+        let two_free = QuotaObservation {
+            account_jobs: 0,
+            ..one_free.clone()
+        };
+        assert_eq!(quota.decide(&two_free, 5), QuotaDecision::Proceed);
+        let full = QuotaObservation {
+            account_jobs: 2,
+            rounds_ahead: 3,
+            ..Default::default()
+        };
+        assert!(
+            matches!(quota.decide(&full, 5), QuotaDecision::Wait { reason, .. } if reason.contains("3 data source(s) with older"))
+        );
+        // A direct round or one whose knowledge base is busy is not in line for the account.
+        assert!(one_free.needs_account_slot());
+        let direct = QuotaObservation {
+            direct_expected: true,
+            ..one_free.clone()
+        };
+        assert!(!direct.needs_account_slot());
+        assert_eq!(quota.decide(&direct, 5), QuotaDecision::Proceed);
     }
 }

@@ -218,3 +218,89 @@ pub fn service_jobs<'a>(jobs: &'a [EmulatedJob], data_source_id: &str) -> Vec<&'
         .filter(|j| j.origin == "api" && j.data_source_id.as_deref() == Some(data_source_id))
         .collect()
 }
+
+/// The most jobs of this stack (origin `api`) running at once.
+pub fn peak_concurrency(jobs: &[EmulatedJob]) -> usize {
+    let ours: Vec<&EmulatedJob> = jobs.iter().filter(|j| j.origin == "api").collect();
+    ours.iter()
+        .map(|a| {
+            ours.iter()
+                .filter(|b| {
+                    let end = b.ended_at.clone().unwrap_or_else(|| "9999".into());
+                    b.started_at <= a.started_at && a.started_at < end
+                })
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn instant(rfc3339: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// Each data source's longest wait, in seconds: from a change being recorded to the start of
+/// the first job of its data source that started after it (changes no job followed are left
+/// out: other invariants catch them). Keyed by `KB/DS`.
+pub fn longest_waits(changes: &[ChangeRecord], jobs: &[EmulatedJob]) -> BTreeMap<String, f64> {
+    let mut waits: BTreeMap<String, f64> = BTreeMap::new();
+    for change in changes {
+        let Some(recorded) = instant(&change.timestamp) else {
+            continue;
+        };
+        let next_start = jobs
+            .iter()
+            .filter(|j| {
+                j.origin == "api" && j.data_source_id.as_deref() == Some(&change.data_source_id)
+            })
+            .filter_map(|j| instant(&j.started_at))
+            .filter(|started| *started >= recorded)
+            .min();
+        if let Some(started) = next_start {
+            let wait = (started - recorded).num_milliseconds() as f64 / 1000.0;
+            let key = format!("{}/{}", change.knowledge_base_id, change.data_source_id);
+            let longest = waits.entry(key).or_insert(0.0);
+            *longest = longest.max(wait);
+        }
+    }
+    waits
+}
+
+/// Invariant 8 (a fair share of job slots): with `waiting` data sources and `slots` job slots,
+/// none waits more than ceil(waiting / slots) + 1 job durations (the longest job this stack
+/// ran), plus `slack_seconds` for the sync delay and the quota checks' polling.
+pub fn waits_within_the_fair_share(
+    changes: &[ChangeRecord],
+    jobs: &[EmulatedJob],
+    slots: usize,
+    slack_seconds: f64,
+) -> Result<BTreeMap<String, f64>, String> {
+    let waits = longest_waits(changes, jobs);
+    let longest_job = jobs
+        .iter()
+        .filter(|j| j.origin == "api")
+        .filter_map(|j| {
+            Some((instant(j.ended_at.as_deref()?)? - instant(&j.started_at)?).num_milliseconds())
+        })
+        .max()
+        .unwrap_or(0) as f64
+        / 1000.0;
+    let waiting = waits.len().max(1);
+    let bound = (waiting.div_ceil(slots.max(1)) + 1) as f64 * longest_job + slack_seconds;
+    let over: Vec<String> = waits
+        .iter()
+        .filter(|(_, wait)| **wait > bound)
+        .map(|(source, wait)| format!("{source} waited {wait:.1} s"))
+        .collect();
+    if over.is_empty() {
+        Ok(waits)
+    } else {
+        Err(format!(
+            "waits beyond the fair share of {slots} slot(s) among {waiting} data sources ({bound:.1} s = {} x the longest job of {longest_job:.1} s + {slack_seconds} s): {}",
+            waiting.div_ceil(slots.max(1)) + 1,
+            over.join(", ")
+        ))
+    }
+}

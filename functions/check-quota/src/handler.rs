@@ -1,12 +1,13 @@
 use kb_autosync_aws::executions::Executions;
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
-use kb_autosync_aws::sources_table::SourcesTable;
+use kb_autosync_aws::sources_table::{Slots, SourcesTable};
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::direct::{DirectSettings, IngestionMode};
 use kb_autosync_core::lease::ExecutionState;
 use kb_autosync_core::quota::{IngestionQuota, QuotaDecision, QuotaObservation};
 use kb_autosync_core::routing::RouteTable;
+use kb_autosync_core::slot_line::{self, WaitingRound};
 use kb_autosync_core::workflow::WorkflowState;
 use kb_autosync_core::SourceId;
 
@@ -24,10 +25,22 @@ impl CheckQuota {
     pub async fn handle(&self, state: WorkflowState) -> Result<QuotaDecision, TaskError> {
         let source = state.input.source();
         let me = &state.input.execution_name;
-        let seen = self.observe(&source, me).await?;
-        let decision = self
-            .quota
-            .decide(&seen, state.input.settings.quota_wait_seconds);
+        let quota_wait = state.input.settings.quota_wait_seconds;
+        let slots = self.sources.read_slots().await?;
+        let mut seen = self.observe(&source, me, &slots).await?;
+        let now = kb_autosync_aws::now_ms();
+        let line = slots.line.unwrap_or_default();
+        let stale_after = slot_line::stale_after_ms(quota_wait);
+        let waiting = WaitingRound::new(
+            source.key(),
+            me,
+            self.waiting_since(&source, now).await?,
+            now,
+        );
+        seen.rounds_ahead = slot_line::rounds_ahead(&line, &waiting, now, stale_after);
+        let decision = self.quota.decide(&seen, quota_wait);
+        self.update_line(&line, waiting, &seen, &decision, stale_after)
+            .await?;
         match &decision {
             QuotaDecision::Proceed => {
                 tracing::info!(%source, execution = %me, "quota allows a job now")
@@ -42,10 +55,59 @@ impl CheckQuota {
         Ok(decision)
     }
 
+    /// When the data source's oldest pending change was recorded: its place in the line (now,
+    /// when none is pending any more).
+    async fn waiting_since(&self, source: &SourceId, now_ms: i64) -> Result<i64, TaskError> {
+        Ok(self
+            .tracking
+            .oldest_pending(source)
+            .await?
+            .and_then(|change| chrono::DateTime::parse_from_rfc3339(&change.timestamp).ok())
+            .map_or(now_ms, |at| at.timestamp_millis()))
+    }
+
+    /// Stands in the line while waiting (refreshing the entry and why), leaves it on
+    /// proceeding, and removes the entries of rounds that stopped checking.
+    async fn update_line(
+        &self,
+        line: &[WaitingRound],
+        me: WaitingRound,
+        seen: &QuotaObservation,
+        decision: &QuotaDecision,
+        stale_after_ms: i64,
+    ) -> Result<(), TaskError> {
+        for stale in line
+            .iter()
+            .filter(|e| slot_line::is_stale(e, me.seen_ms, stale_after_ms))
+        {
+            tracing::warn!(source = %stale.source_key, execution = %stale.execution, "removing a stale entry from the line for job slots");
+            self.sources.remove_stale_entry(stale).await?;
+        }
+        match decision {
+            QuotaDecision::Wait { reason, .. } => {
+                let me = me.waiting(seen.needs_account_slot(), reason);
+                self.sources.stand_in_line(&me).await?;
+            }
+            QuotaDecision::Proceed => {
+                if line.iter().any(|e| e.source_key == me.source_key) {
+                    self.sources
+                        .leave_line(&me.source_key, &me.execution)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Jobs running on the data source, its knowledge base and every data source the stack
     /// manages; the job slots of this stack (freeing those of executions that are gone); the
     /// last start.
-    async fn observe(&self, source: &SourceId, me: &str) -> Result<QuotaObservation, TaskError> {
+    async fn observe(
+        &self,
+        source: &SourceId,
+        me: &str,
+        slots: &Slots,
+    ) -> Result<QuotaObservation, TaskError> {
         let mut seen = QuotaObservation {
             data_source_jobs: self.knowledge_base.running_jobs(source).await?,
             direct_expected: self.direct_expected(source).await?,
@@ -75,7 +137,6 @@ impl CheckQuota {
         seen.account_jobs = account_jobs as u32;
         // Job slots held by other executions of this stack; slots of executions that are gone
         // are freed here, so a killed execution never blocks a knowledge base for good.
-        let slots = self.sources.read_slots().await?;
         for holder in &slots.holders {
             if holder.execution_name == me {
                 continue;

@@ -165,7 +165,7 @@ async fn check_all(
         outcome.quota_violations += 1;
         outcome.fail(problem);
     }
-    let peak = peak_concurrency(&jobs);
+    let peak = invariants::peak_concurrency(&jobs);
     if peak > scenario.account_limit as usize {
         outcome.quota_violations += 1;
         outcome.fail(format!(
@@ -332,22 +332,6 @@ pub fn overlapping_jobs(jobs: &[EmulatedJob]) -> Vec<String> {
         }
     }
     problems
-}
-
-/// The most jobs of the service's own running at one instant.
-pub fn peak_concurrency(jobs: &[EmulatedJob]) -> usize {
-    let ours: Vec<&EmulatedJob> = jobs.iter().filter(|j| j.origin == "api").collect();
-    ours.iter()
-        .map(|a| {
-            ours.iter()
-                .filter(|b| {
-                    let end = b.ended_at.clone().unwrap_or_else(|| "9999".into());
-                    b.started_at <= a.started_at && a.started_at < end
-                })
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// StartIngestionJob errors the emulator counted that the faults do not explain: a Conflict or

@@ -7,6 +7,7 @@ use kb_autosync_aws::executions::Executions;
 use kb_autosync_aws::sources_table::Slots;
 use kb_autosync_core::change::ChangeStatus;
 use kb_autosync_core::lease::{ExecutionState, LeaseState};
+use kb_autosync_core::slot_line::{self, WaitingRound};
 use kb_autosync_core::SourceId;
 use serde::Serialize;
 
@@ -82,6 +83,10 @@ pub struct SourceStatus {
     pub oldest_pending_at: Option<String>,
     pub lease_holder: Option<String>,
     pub last_job: Option<JobRecord>,
+    /// Its place in the line for the account's job slots (1: next), while it waits for one.
+    pub line_position: Option<usize>,
+    /// Why its round waits, as check-quota last said.
+    pub waiting_for: Option<String>,
 }
 
 pub async fn run(inv: &Invocation, args: &StatusArgs) -> Result<i32, CliError> {
@@ -113,6 +118,7 @@ async fn gather(inv: &Invocation, args: &StatusArgs) -> Result<Vec<SourceStatus>
         .collect();
     let sources = routed_and(inv, leases.values().map(|(s, _)| s.clone()).collect()).await?;
     let slots = records.slots().await?;
+    let line = Line::of(inv, &slots);
 
     let mut rows = Vec::with_capacity(sources.len());
     for source in &sources {
@@ -136,11 +142,65 @@ async fn gather(inv: &Invocation, args: &StatusArgs) -> Result<Vec<SourceStatus>
             pending_changes: backlog.pending,
             failed_changes: backlog.failed,
             oldest_pending_at: backlog.oldest_pending_at,
-            lease_holder: holder.running,
             last_job: records.latest_job(source).await?,
+            line_position: line.position(source, holder.running.as_deref()),
+            waiting_for: line.reason(source, holder.running.as_deref()),
+            lease_holder: holder.running,
         });
     }
     Ok(rows)
+}
+
+/// The line for the account's job slots (`kb_autosync_core::slot_line`), live entries only.
+struct Line {
+    entries: Vec<WaitingRound>,
+    /// Source keys in line for an account slot, first first.
+    order: Vec<String>,
+}
+
+impl Line {
+    fn of(inv: &Invocation, slots: &Slots) -> Self {
+        let quota_wait = inv
+            .deployment
+            .parameters
+            .get("QuotaWaitSeconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let stale_after = slot_line::stale_after_ms(quota_wait);
+        let now = Utc::now().timestamp_millis();
+        let entries: Vec<WaitingRound> = slots
+            .line
+            .iter()
+            .flatten()
+            .filter(|e| !slot_line::is_stale(e, now, stale_after))
+            .cloned()
+            .collect();
+        let order = slot_line::in_order(&entries, now, stale_after)
+            .into_iter()
+            .map(|e| e.source_key.clone())
+            .collect();
+        Self { entries, order }
+    }
+
+    /// The entry of `source`'s running round (an entry of another execution is left over).
+    fn entry(&self, source: &SourceId, running: Option<&str>) -> Option<&WaitingRound> {
+        let key = source.key();
+        self.entries
+            .iter()
+            .find(|e| e.source_key == key && Some(e.execution.as_str()) == running)
+    }
+
+    fn position(&self, source: &SourceId, running: Option<&str>) -> Option<usize> {
+        let entry = self.entry(source, running)?;
+        self.order
+            .iter()
+            .position(|k| *k == entry.source_key)
+            .map(|i| i + 1)
+    }
+
+    fn reason(&self, source: &SourceId, running: Option<&str>) -> Option<String> {
+        self.entry(source, running).map(|e| e.reason.clone())
+    }
 }
 
 /// The execution named in a data source's lease, as far as it still acts for the source.
@@ -243,7 +303,10 @@ fn render(rows: &[SourceStatus], routes_from: &str) {
             row.knowledge_base_id.clone(),
             row.data_source_id.clone(),
             row.ingestion_mode.clone(),
-            row.state.label().to_string(),
+            match row.line_position {
+                Some(n) => format!("{} (#{n} in line)", row.state.label()),
+                None => row.state.label().to_string(),
+            },
             row.pending_changes.to_string(),
             row.oldest_pending_at
                 .as_deref()
@@ -264,6 +327,27 @@ fn render(rows: &[SourceStatus], routes_from: &str) {
         ]);
     }
     println!("{table}");
+    render_waits(rows);
+}
+
+/// Why each waiting data source waits, and the rule of the line.
+fn render_waits(rows: &[SourceStatus]) {
+    let waiting: Vec<&SourceStatus> = rows.iter().filter(|r| r.waiting_for.is_some()).collect();
+    if waiting.is_empty() {
+        return;
+    }
+    println!();
+    for row in &waiting {
+        println!(
+            "{}/{} waits: {}",
+            row.knowledge_base_id,
+            row.data_source_id,
+            row.waiting_for.as_deref().unwrap_or_default()
+        );
+    }
+    if waiting.iter().any(|r| r.line_position.is_some()) {
+        println!("job slots go first to the data source whose oldest pending change is oldest (#1 in line)");
+    }
 }
 
 /// The state the execution last entered: the newest StateEntered event of its history.
