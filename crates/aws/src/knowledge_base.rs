@@ -1,5 +1,6 @@
 //! Bedrock Agent knowledge base API: data sources, ingestion jobs, document status.
 
+use aws_sdk_bedrockagent::operation::list_knowledge_base_documents::ListKnowledgeBaseDocumentsOutput;
 use aws_sdk_bedrockagent::types::{
     ContentDataSourceType, DocumentIdentifier, IngestionJobFilter, IngestionJobFilterAttribute,
     IngestionJobFilterOperator, IngestionJobStatistics, S3Location,
@@ -7,8 +8,14 @@ use aws_sdk_bedrockagent::types::{
 use kb_autosync_core::error_class::{classify, ErrorClass};
 use kb_autosync_core::resolution::DataSourceScope;
 use kb_autosync_core::SourceId;
+use std::time::Duration;
 
 use crate::AwsError;
+
+/// Attempts at one page of ListKnowledgeBaseDocuments while Bedrock throttles it.
+const LIST_THROTTLED_ATTEMPTS: u32 = 10;
+const LIST_FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const LIST_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct KnowledgeBase {
@@ -283,19 +290,52 @@ impl KnowledgeBase {
         &self,
         source: &SourceId,
     ) -> Result<Vec<DocumentState>, AwsError> {
-        let details = self
-            .client
-            .list_knowledge_base_documents()
-            .knowledge_base_id(&source.knowledge_base_id)
-            .data_source_id(&source.data_source_id)
-            .max_results(1000)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| AwsError::from_sdk("ListKnowledgeBaseDocuments", e))?;
-        Ok(details.into_iter().map(document_state).collect())
+        let mut states = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self.document_page(source, next_token.take()).await?;
+            states.extend(page.document_details.into_iter().map(document_state));
+            match page.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(states),
+            }
+        }
+    }
+
+    /// One page of ListKnowledgeBaseDocuments. Bedrock throttles document reads at a few per
+    /// second, and a scope of 100,000 documents is 100 pages: a throttled page is asked again
+    /// after a backoff (the SDK's own retries give up after three attempts and share a retry
+    /// budget that 100 pages exhaust), up to [`LIST_THROTTLED_ATTEMPTS`] times.
+    async fn document_page(
+        &self,
+        source: &SourceId,
+        next_token: Option<String>,
+    ) -> Result<ListKnowledgeBaseDocumentsOutput, AwsError> {
+        let mut backoff = LIST_FIRST_BACKOFF;
+        for attempt in 1.. {
+            let result = self
+                .client
+                .list_knowledge_base_documents()
+                .knowledge_base_id(&source.knowledge_base_id)
+                .data_source_id(&source.data_source_id)
+                .max_results(1000)
+                .set_next_token(next_token.clone())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("ListKnowledgeBaseDocuments", e));
+            match result {
+                Err(err)
+                    if classify(Some(&err.code), None) == ErrorClass::Throttled
+                        && attempt < LIST_THROTTLED_ATTEMPTS =>
+                {
+                    tracing::debug!(%source, attempt, "ListKnowledgeBaseDocuments throttled: backing off");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(LIST_MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
     }
 }
 
@@ -330,5 +370,97 @@ fn view(job: aws_sdk_bedrockagent::types::IngestionJob) -> JobView {
         started_at: rfc3339(&job.started_at),
         updated_at: rfc3339(&job.updated_at),
         job_id: job.ingestion_job_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_bedrockagent::operation::list_knowledge_base_documents::ListKnowledgeBaseDocumentsError;
+    use aws_sdk_bedrockagent::types::error::ThrottlingException;
+    use aws_sdk_bedrockagent::types::{DocumentStatus, KnowledgeBaseDocumentDetail};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn page(key: &str, next: Option<&str>) -> ListKnowledgeBaseDocumentsOutput {
+        let identifier = DocumentIdentifier::builder()
+            .data_source_type(ContentDataSourceType::S3)
+            .s3(S3Location::builder()
+                .uri(format!("s3://b/{key}"))
+                .build()
+                .unwrap())
+            .build()
+            .unwrap();
+        ListKnowledgeBaseDocumentsOutput::builder()
+            .document_details(
+                KnowledgeBaseDocumentDetail::builder()
+                    .knowledge_base_id("KB")
+                    .data_source_id("DS")
+                    .status(DocumentStatus::Indexed)
+                    .identifier(identifier)
+                    .build()
+                    .unwrap(),
+            )
+            .set_next_token(next.map(str::to_string))
+            .build()
+            .unwrap()
+    }
+
+    fn throttled() -> ListKnowledgeBaseDocumentsError {
+        ListKnowledgeBaseDocumentsError::ThrottlingException(
+            ThrottlingException::builder()
+                .message("Rate exceeded")
+                .meta(ErrorMetadata::builder().code("ThrottlingException").build())
+                .build(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_page_is_asked_again_and_the_listing_goes_on_from_it() {
+        let first = mock!(aws_sdk_bedrockagent::Client::list_knowledge_base_documents)
+            .match_requests(|r| r.next_token().is_none())
+            .sequence()
+            .error(throttled)
+            .times(3)
+            .output(|| page("a.txt", Some("t1")))
+            .build();
+        let second = mock!(aws_sdk_bedrockagent::Client::list_knowledge_base_documents)
+            .match_requests(|r| r.next_token() == Some("t1"))
+            .sequence()
+            .error(throttled)
+            .output(|| page("b.txt", None))
+            .build();
+        let client = mock_client!(
+            aws_sdk_bedrockagent,
+            RuleMode::MatchAny,
+            &[first.clone(), second.clone()],
+            |c| c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        );
+        let states = KnowledgeBase::new(client)
+            .all_document_states(&SourceId::new("KB", "DS"))
+            .await
+            .unwrap();
+        let uris: Vec<&str> = states.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, vec!["s3://b/a.txt", "s3://b/b.txt"]);
+        assert_eq!((first.num_calls(), second.num_calls()), (4, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_page_throttled_past_the_bound_is_an_error_naming_the_throttling() {
+        let always = mock!(aws_sdk_bedrockagent::Client::list_knowledge_base_documents)
+            .then_error(throttled);
+        let client = mock_client!(
+            aws_sdk_bedrockagent,
+            RuleMode::MatchAny,
+            &[always.clone()],
+            |c| c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        );
+        let err = KnowledgeBase::new(client)
+            .all_document_states(&SourceId::new("KB", "DS"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "ThrottlingException");
+        assert_eq!(always.num_calls(), LIST_THROTTLED_ATTEMPTS as usize);
     }
 }
