@@ -453,7 +453,7 @@ mod tests {
         let client = mock_client!(
             aws_sdk_bedrockagent,
             RuleMode::MatchAny,
-            &[always.clone()],
+            std::slice::from_ref(&always),
             |c| c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
         );
         let err = KnowledgeBase::new(client)
