@@ -113,6 +113,20 @@ impl KnowledgeBase {
         Ok(scopes)
     }
 
+    /// Every knowledge base of the account (in the client's region).
+    pub async fn knowledge_base_ids(&self) -> Result<Vec<String>, AwsError> {
+        let summaries = self
+            .client
+            .list_knowledge_bases()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListKnowledgeBases", e))?;
+        Ok(summaries.into_iter().map(|s| s.knowledge_base_id).collect())
+    }
+
     pub async fn data_source_ids(&self, knowledge_base_id: &str) -> Result<Vec<String>, AwsError> {
         let summaries = self
             .client

@@ -9,6 +9,7 @@ use serde::Serialize;
 /// The SDK operations the emulator serves, named as in the SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
+    ListKnowledgeBases,
     GetKnowledgeBase,
     ListDataSources,
     GetDataSource,
@@ -25,6 +26,7 @@ pub enum Operation {
 impl Operation {
     pub fn name(self) -> &'static str {
         match self {
+            Self::ListKnowledgeBases => "ListKnowledgeBases",
             Self::GetKnowledgeBase => "GetKnowledgeBase",
             Self::ListDataSources => "ListDataSources",
             Self::GetDataSource => "GetDataSource",
@@ -44,7 +46,8 @@ impl Operation {
     pub fn is_read(self) -> bool {
         matches!(
             self,
-            Self::GetKnowledgeBase
+            Self::ListKnowledgeBases
+                | Self::GetKnowledgeBase
                 | Self::ListDataSources
                 | Self::GetDataSource
                 | Self::GetIngestionJob

@@ -69,6 +69,36 @@ pub enum QuotaDecision {
 impl IngestionQuota {
     /// Decides whether to start now; `busy_wait_seconds` is how long to wait for a busy slot.
     pub fn decide(&self, seen: &QuotaObservation, busy_wait_seconds: u64) -> QuotaDecision {
+        self.decide_in_line(seen, busy_wait_seconds, busy_wait_seconds)
+    }
+
+    /// [`Self::decide`], with a shorter wait, `front_wait_seconds`, for a round near the front
+    /// of the line for the account's slots (fewer rounds ahead of it than the account has
+    /// slots): it is next when a job ends, and a slot left idle until its next check would add
+    /// a whole wait to every data source behind it.
+    pub fn decide_in_line(
+        &self,
+        seen: &QuotaObservation,
+        busy_wait_seconds: u64,
+        front_wait_seconds: u64,
+    ) -> QuotaDecision {
+        match self.decide_once(seen, busy_wait_seconds) {
+            QuotaDecision::Wait {
+                wait_seconds,
+                reason,
+            } if seen.needs_account_slot()
+                && seen.rounds_ahead < self.max_concurrent_jobs_per_account as usize =>
+            {
+                QuotaDecision::Wait {
+                    wait_seconds: wait_seconds.min(front_wait_seconds.max(1)),
+                    reason,
+                }
+            }
+            decision => decision,
+        }
+    }
+
+    fn decide_once(&self, seen: &QuotaObservation, busy_wait_seconds: u64) -> QuotaDecision {
         let wait = |reason: String| QuotaDecision::Wait {
             wait_seconds: busy_wait_seconds.max(1),
             reason,
@@ -315,5 +345,31 @@ mod tests {
         };
         assert!(!direct.needs_account_slot());
         assert_eq!(quota.decide(&direct, 5), QuotaDecision::Proceed);
+    }
+
+    #[test]
+    fn the_front_of_the_line_checks_again_sooner_than_the_rest() {
+        let quota = IngestionQuota {
+            max_concurrent_jobs_per_account: 2,
+            ..Default::default()
+        };
+        let full = |ahead| QuotaObservation {
+            account_jobs: 2,
+            rounds_ahead: ahead,
+            ..Default::default()
+        };
+        let wait = |seen: &QuotaObservation| match quota.decide_in_line(seen, 60, 30) {
+            QuotaDecision::Wait { wait_seconds, .. } => wait_seconds,
+            QuotaDecision::Proceed => panic!("the account is full"),
+        };
+        assert_eq!(wait(&full(0)), 30);
+        assert_eq!(wait(&full(1)), 30);
+        assert_eq!(wait(&full(2)), 60);
+        // A round waiting for its own knowledge base is not in line: the usual wait.
+        let kb_busy = QuotaObservation {
+            slot_held_by: Some("KB-DS2-r1".into()),
+            ..full(0)
+        };
+        assert_eq!(wait(&kb_busy), 60);
     }
 }

@@ -270,11 +270,14 @@ pub fn longest_waits(changes: &[ChangeRecord], jobs: &[EmulatedJob]) -> BTreeMap
 
 /// Invariant 8 (a fair share of job slots): with `waiting` data sources and `slots` job slots,
 /// none waits more than ceil(waiting / slots) + 1 job durations (the longest job this stack
-/// ran), plus `slack_seconds` for the sync delay and the quota checks' polling.
+/// ran), plus `handoff_seconds` for each of those ceil(waiting / slots) times a slot changes
+/// hands (the job's end seen by monitor-sync, the next round's check) and `slack_seconds` once
+/// (the sync delay).
 pub fn waits_within_the_fair_share(
     changes: &[ChangeRecord],
     jobs: &[EmulatedJob],
     slots: usize,
+    handoff_seconds: f64,
     slack_seconds: f64,
 ) -> Result<BTreeMap<String, f64>, String> {
     let waits = longest_waits(changes, jobs);
@@ -287,8 +290,8 @@ pub fn waits_within_the_fair_share(
         .max()
         .unwrap_or(0) as f64
         / 1000.0;
-    let waiting = waits.len().max(1);
-    let bound = (waiting.div_ceil(slots.max(1)) + 1) as f64 * longest_job + slack_seconds;
+    let waves = waits.len().max(1).div_ceil(slots.max(1));
+    let bound = (waves + 1) as f64 * longest_job + waves as f64 * handoff_seconds + slack_seconds;
     let over: Vec<String> = waits
         .iter()
         .filter(|(_, wait)| **wait > bound)
@@ -298,8 +301,9 @@ pub fn waits_within_the_fair_share(
         Ok(waits)
     } else {
         Err(format!(
-            "waits beyond the fair share of {slots} slot(s) among {waiting} data sources ({bound:.1} s = {} x the longest job of {longest_job:.1} s + {slack_seconds} s): {}",
-            waiting.div_ceil(slots.max(1)) + 1,
+            "waits beyond the fair share of {slots} slot(s) among {} data sources ({bound:.1} s = {} x the longest job of {longest_job:.1} s + {waves} x {handoff_seconds} s + {slack_seconds} s): {}",
+            waits.len(),
+            waves + 1,
             over.join(", ")
         ))
     }

@@ -38,7 +38,8 @@ impl CheckQuota {
             now,
         );
         seen.rounds_ahead = slot_line::rounds_ahead(&line, &waiting, now, stale_after);
-        let decision = self.quota.decide(&seen, quota_wait);
+        let front_wait = state.input.settings.monitor_interval_seconds;
+        let decision = self.quota.decide_in_line(&seen, quota_wait, front_wait);
         self.update_line(&line, waiting, &seen, &decision, stale_after)
             .await?;
         match &decision {

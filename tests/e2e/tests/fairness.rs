@@ -66,12 +66,17 @@ fn fairness_options() -> kb_autosync_local::StackOptions {
             _ => {}
         }
     }
+    // Rounds waiting for a slot check again every 10 s, as QuotaWaitSeconds' minute is long
+    // next to the seconds a round that goes again takes to check: without the line, the noisy
+    // neighbour would take every slot it frees.
+    options.env.retain(|(name, _)| name != "QUOTA_WAIT_SECONDS");
     options.env.extend([
         ("ROUTES".to_string(), Value::Array(routes).to_string()),
         (
             "MAX_CONCURRENT_JOBS_PER_ACCOUNT".to_string(),
             "2".to_string(),
         ),
+        ("QUOTA_WAIT_SECONDS".to_string(), "10".to_string()),
     ]);
     options
 }
@@ -135,8 +140,9 @@ async fn a_noisy_neighbour_cannot_starve_the_others_of_the_two_job_slots() {
     ] {
         assert_eq!(start_job_errors(&stack, error).await, 0, "{error}");
     }
-    // Slack: the sync delay and a few quota checks.
-    let waits = invariants::waits_within_the_fair_share(&changes, &jobs, 2, 5.0)
+    // A slot changes hands within a monitor poll, a check of the first in line and the start
+    // interval (1 s each here); the sync delay (2 s) once.
+    let waits = invariants::waits_within_the_fair_share(&changes, &jobs, 2, 3.0, 2.0)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(waits.len(), 9, "{waits:?}");
     println!("longest wait per data source: {waits:?}");

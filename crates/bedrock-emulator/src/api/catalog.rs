@@ -1,4 +1,4 @@
-//! GetKnowledgeBase, ListDataSources, GetDataSource handlers.
+//! ListKnowledgeBases, GetKnowledgeBase, ListDataSources, GetDataSource handlers.
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -8,9 +8,29 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::request::{json_body, path_params, respond};
-use super::wire::{DataSourceSummaryWire, DataSourceWire, KnowledgeBaseWire, PageBody};
+use super::wire::{
+    DataSourceSummaryWire, DataSourceWire, KnowledgeBaseSummaryWire, KnowledgeBaseWire, PageBody,
+};
 use crate::counters::Operation;
 use crate::emulator::Emulator;
+
+pub async fn list_knowledge_bases(State(emulator): State<Emulator>, body: Bytes) -> Response {
+    let result = json_body::<PageBody>(&body).and_then(|page| {
+        let (knowledge_bases, next_token) =
+            emulator.list_knowledge_bases(page.max_results, page.next_token.as_deref())?;
+        let summaries: Vec<KnowledgeBaseSummaryWire> = knowledge_bases
+            .iter()
+            .map(KnowledgeBaseSummaryWire::new)
+            .collect();
+        Ok(json!({ "knowledgeBaseSummaries": summaries, "nextToken": next_token }))
+    });
+    respond(
+        &emulator,
+        Operation::ListKnowledgeBases,
+        StatusCode::OK,
+        result,
+    )
+}
 
 pub async fn get_knowledge_base(
     State(emulator): State<Emulator>,

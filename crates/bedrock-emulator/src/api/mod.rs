@@ -17,7 +17,11 @@ use crate::emulator::Emulator;
 pub fn router() -> Router<Emulator> {
     let kb = "/knowledgebases/{knowledge_base_id}";
     let ds = "/knowledgebases/{knowledge_base_id}/datasources/{data_source_id}";
-    let routes: [(String, MethodRouter<Emulator>); 9] = [
+    let routes: [(String, MethodRouter<Emulator>); 10] = [
+        (
+            "/knowledgebases".to_string(),
+            post(catalog::list_knowledge_bases),
+        ),
         (kb.to_string(), get(catalog::get_knowledge_base)),
         (
             format!("{kb}/datasources"),

@@ -294,6 +294,29 @@ impl DataSourceWire {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct KnowledgeBaseSummaryWire {
+    pub knowledge_base_id: String,
+    pub name: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub updated_at: String,
+}
+
+impl KnowledgeBaseSummaryWire {
+    pub fn new(knowledge_base: &KnowledgeBase) -> Self {
+        Self {
+            knowledge_base_id: knowledge_base.id.clone(),
+            name: knowledge_base.name.clone(),
+            status: "ACTIVE",
+            description: knowledge_base.description.clone(),
+            updated_at: rfc3339_millis(knowledge_base.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DataSourceSummaryWire {
     pub knowledge_base_id: String,
     pub data_source_id: String,

@@ -7,6 +7,18 @@ use crate::errors::ApiError;
 use crate::pagination::paginate;
 
 impl Emulator {
+    /// Every knowledge base of the account, a page at a time (ListKnowledgeBases).
+    pub fn list_knowledge_bases(
+        &self,
+        max_results: Option<i64>,
+        next_token: Option<&str>,
+    ) -> Result<(Vec<KnowledgeBase>, Option<String>), ApiError> {
+        let (mut state, now) = self.lock();
+        state.take_read_token(Operation::ListKnowledgeBases, now)?;
+        let knowledge_bases = state.catalog.knowledge_bases.values().cloned().collect();
+        paginate(knowledge_bases, max_results, next_token)
+    }
+
     pub fn get_knowledge_base(&self, knowledge_base_id: &str) -> Result<KnowledgeBase, ApiError> {
         let (mut state, now) = self.lock();
         state.take_read_token(Operation::GetKnowledgeBase, now)?;

@@ -71,6 +71,34 @@ async fn knowledge_base_and_data_sources_are_described_like_bedrock() {
     assert_eq!(s3.inclusion_prefixes(), [PREFIX]);
 }
 
+#[tokio::test]
+async fn every_knowledge_base_of_the_account_is_listed_page_by_page() {
+    let mut config = base_config();
+    config.knowledge_bases.push(knowledge_base(KB2, vec![]));
+    let harness = Harness::start(config, FAST).await;
+    let mut ids = Vec::new();
+    let mut pages = harness
+        .client
+        .list_knowledge_bases()
+        .max_results(1)
+        .into_paginator()
+        .send();
+    let mut page_count = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list knowledge bases");
+        page_count += 1;
+        for summary in page.knowledge_base_summaries() {
+            assert_eq!(summary.status(), &KnowledgeBaseStatus::Active);
+            ids.push(summary.knowledge_base_id().to_string());
+        }
+    }
+    ids.sort();
+    let mut expected = vec![KB.to_string(), KB2.to_string()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(page_count >= 2, "one knowledge base per page");
+}
+
 async fn raw(
     harness: &Harness,
     method: reqwest::Method,

@@ -48,6 +48,7 @@ pub async fn all(inv: &Invocation) -> Vec<Finding> {
         .await
         .unwrap_or_default();
     findings.extend(super::index_drift::findings(inv, &sources).await);
+    findings.push(super::foreign_jobs::finding(inv).await);
     findings.push(subscriptions(inv).await);
     for output in ["ChangeEventsDLQUrl", "SyncDLQUrl"] {
         findings.push(dead_letter_queue(inv, output).await);

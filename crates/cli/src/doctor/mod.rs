@@ -2,6 +2,7 @@
 //! resources, with a pass/fail line and how to fix it.
 
 pub mod checks;
+pub mod foreign_jobs;
 pub mod index_drift;
 pub mod policy;
 pub mod required;
