@@ -308,3 +308,54 @@ pub fn waits_within_the_fair_share(
         ))
     }
 }
+
+/// Invariant 8 in a form no machine load can bend: while a change of one data source waits for
+/// its data source's next job, no other data source starts more than `max` jobs. With slots
+/// served oldest pending change first, another data source starts at most twice meanwhile (a job
+/// for changes older than the waiting one, and one more if it had another change older than it);
+/// a noisy neighbour taking every slot it frees starts one job per wave.
+pub fn no_data_source_overtakes_more_than(
+    changes: &[ChangeRecord],
+    jobs: &[EmulatedJob],
+    max: usize,
+) -> Result<(), String> {
+    let starts: Vec<(String, chrono::DateTime<chrono::Utc>)> = jobs
+        .iter()
+        .filter(|j| j.origin == "api")
+        .filter_map(|j| Some((j.data_source_id.clone()?, instant(&j.started_at)?)))
+        .collect();
+    let mut problems = BTreeMap::new();
+    for change in changes {
+        let Some(recorded) = instant(&change.timestamp) else {
+            continue;
+        };
+        let Some(own_start) = starts
+            .iter()
+            .filter(|(ds, at)| *ds == change.data_source_id && *at >= recorded)
+            .map(|(_, at)| *at)
+            .min()
+        else {
+            continue;
+        };
+        let mut overtaken_by: BTreeMap<&str, usize> = BTreeMap::new();
+        for (ds, at) in &starts {
+            if *ds != change.data_source_id && *at > recorded && *at < own_start {
+                *overtaken_by.entry(ds).or_default() += 1;
+            }
+        }
+        for (ds, count) in overtaken_by.into_iter().filter(|(_, n)| *n > max) {
+            problems.insert(
+                (change.data_source_id.clone(), ds.to_string()),
+                format!(
+                    "{ds} started {count} jobs while change {} of {} waited for its job (at most {max})",
+                    change.change_id, change.data_source_id
+                ),
+            );
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into_values().collect::<Vec<_>>().join("\n"))
+    }
+}

@@ -9,7 +9,7 @@ use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
 use kb_autosync_local::emulator::EmulatedJob;
 use kb_autosync_local::{invariants, observe, operate, LocalStack};
 
-use crate::plan::{Fault, Scenario, SOURCES};
+use crate::plan::{Fault, Scenario};
 
 /// What one scenario showed.
 #[derive(Debug, Default)]
@@ -109,7 +109,7 @@ async fn check_all(
     //    processing. (A console job started between our check and our call is refused by
     //    Bedrock and waited out: allowed when the plan has foreign jobs.)
     let foreign = scenario.has(|f| matches!(f, Fault::ForeignJob { .. }));
-    for source in SOURCES {
+    for source in scenario.sources() {
         let activity = stack
             .emulator()
             .direct_document_activity(source.knowledge_base_id, source.data_source_id)
@@ -146,7 +146,7 @@ async fn check_all(
     }
 
     // 2. The index equals the S3 scope of every data source.
-    for source in SOURCES {
+    for source in scenario.sources() {
         if let Err(e) = invariants::index_matches_s3(
             stack,
             source.knowledge_base_id,
@@ -164,6 +164,15 @@ async fn check_all(
     for problem in overlapping_jobs(&jobs) {
         outcome.quota_violations += 1;
         outcome.fail(problem);
+    }
+    // 9. A fair share of the job slots: while a change waits for its data source's job, no
+    //    other data source starts more than two jobs (three with the race of a round's first
+    //    check against a start already decided).
+    if scenario.has(|f| matches!(f, Fault::NoisyNeighbour { .. })) {
+        if let Err(problems) = invariants::no_data_source_overtakes_more_than(&changes, &jobs, 3) {
+            outcome.quota_violations += problems.lines().count();
+            outcome.fail(format!("unfair share of job slots:\n{problems}"));
+        }
     }
     let peak = invariants::peak_concurrency(&jobs);
     if peak > scenario.account_limit as usize {

@@ -25,6 +25,57 @@ pub const SOURCES: [Source; 3] = [
     },
 ];
 
+/// The topology of the fair-share family (seeds ending in 7): eight data sources over six
+/// knowledge bases, the first of them a noisy neighbour that keeps changing.
+pub const MANY_SOURCES: [Source; 8] = [
+    Source {
+        knowledge_base_id: "KBSCNM0001",
+        data_source_id: "DSSCNM0001",
+        prefix: "m1/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0001",
+        data_source_id: "DSSCNM0002",
+        prefix: "m2/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0002",
+        data_source_id: "DSSCNM0003",
+        prefix: "m3/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0002",
+        data_source_id: "DSSCNM0004",
+        prefix: "m4/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0003",
+        data_source_id: "DSSCNM0005",
+        prefix: "m5/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0004",
+        data_source_id: "DSSCNM0006",
+        prefix: "m6/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0005",
+        data_source_id: "DSSCNM0007",
+        prefix: "m7/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0006",
+        data_source_id: "DSSCNM0008",
+        prefix: "m8/",
+    },
+];
+
+/// Whether a seed belongs to the fair-share family (many routes and a noisy neighbour). Decided
+/// by the seed, not drawn, so the plans of the other seeds stay as they were.
+pub fn is_fair_share_seed(seed: u64) -> bool {
+    seed % 10 == 7
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source {
     pub knowledge_base_id: &'static str,
@@ -110,6 +161,9 @@ pub enum Fault {
     VisibilityExpiry,
     /// Malformed messages on both queues; they must reach the DLQs with a logged reason.
     Poison { count: u32 },
+    /// The first data source receives an upload every 300 ms during the whole workload and for
+    /// `extra_millis` after it: it always has a change pending when its job ends.
+    NoisyNeighbour { extra_millis: u64 },
     /// The EventBridge change rule is off while ops `from_op..to_op` play: their S3 events are
     /// dropped, as when notifications are off. The scheduled drift check (invoked once the
     /// scenario settled) must bring every one of them to the index.
@@ -131,6 +185,7 @@ impl Fault {
             Fault::VisibilityExpiry => "visibility expiry".into(),
             Fault::Poison { .. } => "poison message".into(),
             Fault::DroppedEvents { .. } => "dropped events".into(),
+            Fault::NoisyNeighbour { .. } => "noisy neighbour".into(),
         }
     }
 }
@@ -155,7 +210,8 @@ impl Scenario {
         let mut ops = Vec::new();
         let mut exists: Vec<String> = Vec::new();
         // A few keys per data source, so overwrites, deletes and races hit the same objects.
-        let keys: Vec<String> = SOURCES
+        let sources = Self::topology(seed);
+        let keys: Vec<String> = sources
             .iter()
             .flat_map(|s| (0..3).map(move |i| format!("{}doc-{i}.txt", s.prefix)))
             .collect();
@@ -192,7 +248,7 @@ impl Scenario {
                 80..=89 => {
                     let size = rng.usize(4..16);
                     let burst: Vec<String> = (0..size)
-                        .map(|i| format!("{}burst-{n}-{i}.txt", SOURCES[i % SOURCES.len()].prefix))
+                        .map(|i| format!("{}burst-{n}-{i}.txt", sources[i % sources.len()].prefix))
                         .collect();
                     exists.extend(burst.iter().cloned());
                     ops.push(Op::Burst { keys: burst });
@@ -228,7 +284,7 @@ impl Scenario {
         maybe(20, Fault::StopExecution { after_millis: 3000 });
         maybe(20, Fault::VisibilityExpiry);
         maybe(20, Fault::Poison { count: 2 });
-        let foreign_source = rng.usize(..SOURCES.len());
+        let foreign_source = rng.usize(..sources.len());
         if rng.u8(..100) < 25 {
             faults.push(Fault::ForeignJob {
                 source: foreign_source,
@@ -262,14 +318,47 @@ impl Scenario {
             let to_op = rng.usize(from_op + 1..=ops.len());
             faults.push(Fault::DroppedEvents { from_op, to_op });
         }
-        Self {
+        let mut scenario = Self {
             seed,
             ops,
             faults,
             account_limit,
             history_limit,
             ingestion_mode,
+        };
+        if is_fair_share_seed(seed) {
+            scenario.make_fair_share();
         }
+        scenario
+    }
+
+    /// The fair-share family: jobs only (the bound is about job slots), faults that do not hold
+    /// jobs back on purpose (deliveries, poison; not dropped events, whose window waits for a
+    /// quiet moment the noisy neighbour never leaves), and the noisy neighbour.
+    fn make_fair_share(&mut self) {
+        self.ingestion_mode = "job";
+        self.faults.retain(|f| {
+            matches!(
+                f,
+                Fault::DuplicateDelivery | Fault::ReorderedDelivery | Fault::Poison { .. }
+            )
+        });
+        self.faults.push(Fault::NoisyNeighbour {
+            extra_millis: 20_000,
+        });
+    }
+
+    /// The data sources of a seed's stack.
+    pub fn topology(seed: u64) -> &'static [Source] {
+        if is_fair_share_seed(seed) {
+            &MANY_SOURCES
+        } else {
+            &SOURCES
+        }
+    }
+
+    pub fn sources(&self) -> &'static [Source] {
+        Self::topology(self.seed)
     }
 
     pub fn has(&self, pick: impl Fn(&Fault) -> bool) -> bool {

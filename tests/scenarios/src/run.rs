@@ -7,7 +7,7 @@ use kb_autosync_local::{invariants, observe, operate, LocalStack};
 use serde_json::json;
 
 use crate::checks::{self, Outcome};
-use crate::plan::{Fault, Op, Scenario, BUCKET, SOURCES};
+use crate::plan::{Fault, Op, Scenario, BUCKET};
 
 /// How long a scenario may take to settle after its workload.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(240);
@@ -54,7 +54,7 @@ async fn play(
                     .await?
             }
             Fault::ForeignJob { source, seconds } => {
-                let s = SOURCES[*source];
+                let s = scenario.sources()[*source];
                 emulator
                     .start_foreign_job(s.knowledge_base_id, s.data_source_id, *seconds)
                     .await?;
@@ -82,6 +82,11 @@ async fn play(
         tokio::spawn(async move { stop_one_execution(sfn, arn, after).await })
     });
 
+    let noise = scenario.faults.iter().find_map(|f| match f {
+        Fault::NoisyNeighbour { extra_millis } => Some(*extra_millis),
+        _ => None,
+    });
+    let noise = noise.map(|extra| (extra, keep_changing(stack, scenario.sources()[0].prefix)));
     let dropped = scenario.dropped_events();
     for (i, op) in scenario.ops.iter().enumerate() {
         if dropped.as_ref().is_some_and(|d| d.start == i) {
@@ -127,6 +132,12 @@ async fn play(
             }
         }
     }
+    if let Some((extra_millis, (stop, task))) = noise {
+        tokio::time::sleep(Duration::from_millis(extra_millis)).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        task.await
+            .map_err(|e| format!("the noisy neighbour failed: {e}"))??;
+    }
     if let Some(stopper) = stopper {
         match stopper.await {
             Ok(Ok(true)) => outcome.stopped_executions += 1,
@@ -146,6 +157,35 @@ async fn stop_hearing(stack: &LocalStack) -> Result<(), String> {
     invariants::wait_until_settled(stack, SETTLE_TIMEOUT).await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     operate::set_change_rule(stack, false).await
+}
+
+/// The noisy neighbour: an upload under `prefix` every 300 ms until told to stop.
+fn keep_changing(
+    stack: &LocalStack,
+    prefix: &'static str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<Result<(), String>>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s3, stopped) = (stack.s3(), stop.clone());
+    let task = tokio::spawn(async move {
+        let mut n = 0;
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            let key = format!("{prefix}noise-{n}.txt");
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(&key)
+                .body(key.clone().into_bytes().into())
+                .send()
+                .await
+                .map_err(|e| format!("put {key}: {e:?}"))?;
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok(())
+    });
+    (stop, task)
 }
 
 /// Uploads every key at once, each on its own task: a burst as S3 sees it.

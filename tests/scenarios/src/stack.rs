@@ -1,4 +1,4 @@
-//! The local stack a scenario runs on: the topology of `plan::SOURCES`, second-scale timings,
+//! The local stack a scenario runs on: the topology of its sources, second-scale timings,
 //! crash points and queue overrides from the fault plan.
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use kb_autosync_local::stack::Limits;
 use kb_autosync_local::StackOptions;
 use serde_json::json;
 
-use crate::plan::{Fault, Scenario, BUCKET, SOURCES};
+use crate::plan::{Fault, Scenario, BUCKET};
 
 /// Where the scenario binaries (built with crash points) are; see `make scenarios`.
 pub fn bin_dir() -> PathBuf {
@@ -31,7 +31,8 @@ pub fn limits(scenario: &Scenario) -> Limits {
 
 pub fn options(scenario: &Scenario) -> StackOptions {
     let state_dir = state_dir(scenario.seed);
-    let routes: Vec<_> = SOURCES
+    let sources = scenario.sources();
+    let routes: Vec<_> = sources
         .iter()
         .map(|s| json!({"bucket": BUCKET, "prefix": s.prefix, "knowledge_base_id": s.knowledge_base_id, "data_source_id": s.data_source_id}))
         .collect();
@@ -87,7 +88,7 @@ pub fn options(scenario: &Scenario) -> StackOptions {
     }
     let arn = format!("arn:aws:s3:::{BUCKET}");
     let mut knowledge_bases: Vec<serde_json::Value> = Vec::new();
-    for source in SOURCES {
+    for source in sources {
         let ds = json!({"id": source.data_source_id, "name": source.data_source_id, "bucket_arn": arn, "inclusion_prefixes": [source.prefix]});
         match knowledge_bases.iter_mut().find(|kb| kb["id"] == source.knowledge_base_id) {
             Some(kb) => kb["data_sources"].as_array_mut().expect("array").push(ds),
@@ -97,9 +98,9 @@ pub fn options(scenario: &Scenario) -> StackOptions {
     let mut params: Vec<(String, String)> = vec![
         (
             "KnowledgeBaseId".into(),
-            SOURCES[0].knowledge_base_id.into(),
+            sources[0].knowledge_base_id.into(),
         ),
-        ("DataSourceId".into(), SOURCES[0].data_source_id.into()),
+        ("DataSourceId".into(), sources[0].data_source_id.into()),
         ("S3BucketName".into(), BUCKET.into()),
         ("S3KeyPrefix".into(), "".into()),
         ("IngestionMode".into(), scenario.ingestion_mode.into()),
