@@ -110,3 +110,23 @@ def test_the_launcher_reads_routes_buckets_and_derives_the_emulator_config():
         template_routes({"Routes": "[{"})
     with pytest.raises(StackError, match="must be a JSON array of objects with a bucket"):
         template_routes({"Routes": '[{"prefix": "a/"}]'})
+
+
+def _monitoring(t: Template) -> tuple[str, str, list]:
+    body = json.loads(t.resolve(t.resources["Dashboard"].properties)["DashboardBody"])
+    search = body["widgets"][0]["properties"]["metrics"][0][0]["expression"]
+    query = t.resolve(t.resources["IngestionJobsFailedAlarm"].properties)["Metrics"][0]["Expression"]
+    dimensions = t.resolve(t.resources["CanaryAlarm"].properties)["Dimensions"]
+    return search, query, dimensions
+
+
+def test_alarms_and_dashboard_cover_every_listed_knowledge_base():
+    search, query, dimensions = _monitoring(_template({**MANY, "CanarySchedule": "60"}))
+    assert '(KnowledgeBaseId="KBONE00001" OR KnowledgeBaseId="KBTWO00001")' in search
+    assert "WHERE" not in query
+    assert dimensions == [{"Name": "KnowledgeBaseId", "Value": "KBONE00001"}]
+    search, query, dimensions = _monitoring(
+        _template({"S3BucketName": "docs-a", "KnowledgeBaseId": "KBONE00001", "CanarySchedule": "60"}))
+    assert search.endswith('MetricName="ChangesRecorded" KnowledgeBaseId="KBONE00001"\', \'Sum\', 300)')
+    assert query.endswith("WHERE KnowledgeBaseId = 'KBONE00001'")
+    assert dimensions == [{"Name": "KnowledgeBaseId", "Value": "KBONE00001"}]
