@@ -20,7 +20,7 @@ FUZZ_SECONDS       ?= 600
 
 help:
 	@echo "make demo     run the service end to end on the local stack (no AWS account needed)"
-	@echo "make up       start the local stack and keep it up for aws --endpoint-url"
+	@echo "make up       start the local stack and keep it up for aws --endpoint-url (CONFIG=file.json: routes, knowledge bases, timings)"
 	@echo "make test     lint + unit tests + end-to-end tests + Lambda packages (what CI runs)"
 	@echo "make package  build the Lambda functions for arm64 (cargo lambda)"
 	@echo "make fuzz     fuzz every parser of outside input for FUZZ_SECONDS (600) per target"
@@ -142,7 +142,7 @@ demo: build $(VENV)/.installed
 	cargo run --quiet -p kb-autosync-local -- demo
 
 up: build $(VENV)/.installed
-	cargo run --quiet -p kb-autosync-local -- up
+	cargo run --quiet -p kb-autosync-local -- up $(if $(CONFIG),--config $(CONFIG))
 
 clean-local:
 	rm -rf .local

@@ -3,7 +3,7 @@
 `!Ref X` becomes `{"Ref": "X"}`, `!GetAtt A.B` becomes `{"Fn::GetAtt": ["A", "B"]}`,
 `!Condition C` becomes `{"Condition": "C"}`, and every other `!Name ...` becomes
 `{"Fn::Name": ...}` (Sub, Join, Select, Split, If, Equals, Not, And, Or, FindInMap, Base64,
-GetAZs, ImportValue, Cidr, Transform, ToJsonString, Length).
+GetAZs, ImportValue, Cidr, Transform, ToJsonString, Length, and Contains of Rules).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .errors import StackError
 
 _FN_TAGS = (
     "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or", "FindInMap",
-    "Base64", "GetAZs", "ImportValue", "Cidr", "Transform", "ToJsonString", "Length",
+    "Base64", "GetAZs", "ImportValue", "Cidr", "Transform", "ToJsonString", "Length", "Contains",
 )
 
 

@@ -2,7 +2,8 @@
 
 `Resolver.resolve(node)` walks a template fragment and replaces Ref, Fn::GetAtt, Fn::Sub,
 Fn::Join, Fn::Select, Fn::Split, Fn::If, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition,
-Fn::FindInMap, Fn::Base64, Fn::GetAZs, Fn::ToJsonString and Fn::Length by their values.
+Fn::FindInMap, Fn::Base64, Fn::GetAZs, Fn::ToJsonString and Fn::Length by their values, and
+Fn::Contains of the template's Rules.
 Resources are looked up through two callbacks (Ref value, GetAtt value), so the provisioner
 decides what a queue's Ref or a function's Arn is.
 """
@@ -72,7 +73,8 @@ def parse_parameters(
             if "MaxValue" in spec and number > float(spec["MaxValue"]):
                 raise StackError(f"template parameter {name}={raw} is above MaxValue {spec['MaxValue']}")
         if ptype.startswith("List<") or ptype == "CommaDelimitedList":
-            values[name] = [item.strip() for item in raw.split(",")] if raw else []
+            # Like CloudFormation: an empty list parameter is one empty member, [""].
+            values[name] = [item.strip() for item in raw.split(",")]
         else:
             values[name] = raw
     return values
@@ -265,6 +267,13 @@ class Resolver:
         if not isinstance(values, list) or not all(isinstance(v, bool) for v in values):
             raise StackError(f"{where} expects a list of conditions")
         return values
+
+    def _fn_Contains(self, arg: Any) -> bool:
+        """Rules only: is the string one of the list's members?"""
+        arg = self.resolve(arg)
+        if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[0], list)):
+            raise StackError("Fn::Contains expects [[values], value]")
+        return self._str(arg[1], "Fn::Contains") in [self._str(v, "Fn::Contains") for v in arg[0]]
 
     def _fn_FindInMap(self, arg: Any) -> Any:
         arg = self.resolve(arg)

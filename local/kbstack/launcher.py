@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import ACCOUNT_ID, REGION, limits, procs
-from .emulator import LOCAL_DATA_SOURCE_ID, Emulator, generated_config
+from .emulator import LOCAL_DATA_SOURCE_ID, Emulator, generated_config_for_routes
 from .errors import StackError
 from .esm import SqsPoller
 from .function_host import FunctionConfig, FunctionHost
@@ -42,6 +42,32 @@ CONVENIENCE = (
     ("topic_arn", ("NotificationTopic",), "NOTIFICATION_TOPIC_ARN"),
     ("state_machine_arn", ("SyncStateMachine",), "STATE_MACHINE_ARN"),
 )
+
+
+def template_routes(params: dict[str, Any]) -> list[dict]:
+    """The routes the functions get: the Routes parameter, or the single route's parameters."""
+    text = str(params.get("Routes") or "")
+    if not text:
+        if not params.get("S3BucketName"):
+            return []
+        return [{"bucket": params.get("S3BucketName"), "prefix": params.get("S3KeyPrefix", ""),
+                 "knowledge_base_id": params.get("KnowledgeBaseId", ""), "data_source_id": params.get("DataSourceId", "")}]
+    try:
+        routes = json.loads(text)
+    except ValueError as exc:
+        raise StackError(f"template parameter Routes is not JSON ({exc}): {text}") from None
+    if not isinstance(routes, list) or not all(
+            isinstance(r, dict) and r.get("bucket") and r.get("knowledge_base_id") for r in routes):
+        raise StackError("template parameter Routes must be a JSON array of objects with a bucket and a "
+                         f"knowledge_base_id (and prefix, data_source_id): {text}")
+    return routes
+
+
+def routed_buckets(params: dict[str, Any]) -> list[str]:
+    """The buckets the stack watches (created with EventBridge notifications on)."""
+    if params.get("Routes"):
+        return [name for name in params.get("RouteBuckets") or [] if name]
+    return [params["S3BucketName"]] if params.get("S3BucketName") else []
 
 
 def say(line: str) -> None:
@@ -228,9 +254,11 @@ class Launcher:
         limits.configure(self.limits)
         prov = Provisioner(template, self.moto.endpoint, self.client, note=lambda line: say(f"note: {line}"))
         params = template.parameters
-        bucket = params.get("S3BucketName") or None
-        if bucket:
-            prov.ensure_bucket(bucket, eventbridge=True)
+        routes = template_routes(params)
+        buckets = routed_buckets(params)
+        bucket = buckets[0] if buckets else None
+        for name in buckets:
+            prov.ensure_bucket(name, eventbridge=True)
 
         # Bedrock Agent emulator: started now, waited for after provisioning
         emulator_endpoint = None
@@ -240,9 +268,7 @@ class Launcher:
                 emulator_config_path = str(Path(args.emulator_config).resolve())
             else:
                 emulator_config_path = str(self.state_dir / "emulator-config.json")
-                cfg = generated_config(str(params.get("KnowledgeBaseId", "KBLOCAL001")),
-                                       str(params.get("DataSourceId", "")), bucket or "kb-autosync-local-docs",
-                                       str(params.get("S3KeyPrefix", "")))
+                cfg = generated_config_for_routes(routes)
                 Path(emulator_config_path).write_text(json.dumps(cfg, indent=2))
             self.emulator = Emulator(str(emulator_bin), emulator_config_path, self.moto.endpoint, args.time_scale,
                                      self.state_dir, self.logs_dir / "bedrock-emulator.log")
@@ -361,6 +387,7 @@ class Launcher:
     def _stack_json(self, template: Template, prov: Provisioner, emulator_endpoint, emulator_config_path,
                     functions_info, esms) -> dict:
         params = template.parameters
+        routes = template_routes(params)
         resources = {lid: phys.ref for lid, phys in prov.physical.items() if lid in template.resources}
         doc: dict[str, Any] = {
             "moto_endpoint": self.moto.endpoint,
@@ -375,10 +402,14 @@ class Launcher:
             "resource_details": prov.resources_map(),
             "functions": functions_info,
             "event_source_mappings": esms,
-            "bucket": params.get("S3BucketName"),
-            "key_prefix": params.get("S3KeyPrefix"),
-            "knowledge_base_id": params.get("KnowledgeBaseId"),
-            "data_source_id": params.get("DataSourceId") or (LOCAL_DATA_SOURCE_ID if emulator_endpoint and not self.args.emulator_config else ""),
+            # The first route's, for the tools written for one route; "buckets" and "routes" list all.
+            "bucket": routes[0]["bucket"] if routes else None,
+            "buckets": routed_buckets(params),
+            "routes": routes,
+            "key_prefix": routes[0].get("prefix", "") if routes else None,
+            "knowledge_base_id": routes[0]["knowledge_base_id"] if routes else None,
+            "data_source_id": (routes[0].get("data_source_id") if routes else "")
+            or (LOCAL_DATA_SOURCE_ID if emulator_endpoint and not self.args.emulator_config else ""),
             "notifications_queue_url": prov.extra_queues.get(f"{template.stack_name}-notifications"),
             "logs_dir": str(self.logs_dir),
             "state_dir": str(self.state_dir),

@@ -1,4 +1,4 @@
-"""The SAM template as the launcher sees it: parameters, conditions, resources, SAM Globals
+"""The SAM template as the launcher sees it: parameters, rules, conditions, resources, SAM Globals
 merged into each function / state machine, and the facts the function host needs."""
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ LOCAL_DEFAULTS = {
     "DataSourceId": "DSLOCAL001",
     "NotificationEmail": "",
 }
+
+# Given one of these when Routes is not given (see Template.__init__).
+ONE_ROUTE_PARAMETERS = ("S3BucketName", "KnowledgeBaseId")
 
 # SAM Globals sections and the resource types they apply to.
 _GLOBALS_SECTIONS = {
@@ -86,7 +89,15 @@ class Template:
         self.dir = self.path.parent
         self.doc = cfn_yaml.load(self.path)
         self.stack_name = stack_name
-        self.parameters = parse_parameters(self.doc.get("Parameters") or {}, params or {}, LOCAL_DEFAULTS)
+        declared = self.doc.get("Parameters") or {}
+        given = dict(params or {})
+        if not given.get("Routes"):
+            # The single route's bucket and knowledge base have an empty Default (Routes may
+            # replace them) but are required without Routes: `up` with no --param gets local ones.
+            for name in ONE_ROUTE_PARAMETERS:
+                if name in declared and name not in given:
+                    given[name] = LOCAL_DEFAULTS[name]
+        self.parameters = parse_parameters(declared, given, LOCAL_DEFAULTS)
         self.pseudo = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
@@ -103,7 +114,20 @@ class Template:
             conditions=self.doc.get("Conditions") or {},
             mappings=self.doc.get("Mappings") or {},
         )
+        self._check_rules()
         self.resources = self._resources()
+
+    def _check_rules(self) -> None:
+        """The template's Rules, as CloudFormation checks them before creating anything: each
+        assertion of a rule whose RuleCondition holds (or that has none) must hold."""
+        for name, rule in (self.doc.get("Rules") or {}).items():
+            rule = rule or {}
+            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions") or []:
+                if self.resolve(assertion.get("Assert")) is not True:
+                    description = assertion.get("AssertDescription") or "an assertion does not hold"
+                    raise StackError(f"template rule {name}: {description}")
 
     def bind(self, ref, getatt) -> None:
         self.resolver._ref = ref

@@ -47,12 +47,31 @@ fn number<T: std::str::FromStr>(
     }
 }
 
+/// The routes, checked against the buckets and knowledge bases the deployment was scoped to
+/// (ROUTE_BUCKETS, ROUTE_KNOWLEDGE_BASE_IDS: the template's RouteBuckets and
+/// RouteKnowledgeBaseIds; both empty with the single-route parameters).
 pub fn routes() -> Result<RouteTable, ConfigError> {
     let json = required(
         "ROUTES",
         "JSON array of {bucket, prefix, knowledge_base_id, data_source_id}",
     )?;
-    Ok(RouteTable::from_json(&json)?)
+    let table = RouteTable::from_json(&json)?;
+    table.check_deployed(
+        &comma_list("ROUTE_BUCKETS"),
+        &comma_list("ROUTE_KNOWLEDGE_BASE_IDS"),
+    )?;
+    Ok(table)
+}
+
+/// A comma-separated variable as its non-empty items; unset is empty.
+fn comma_list(name: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn tracking_table() -> Result<String, ConfigError> {

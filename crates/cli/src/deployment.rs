@@ -137,9 +137,17 @@ impl Deployment {
                 return Ok(());
             }
         }
-        // Without the function's configuration, the template's single route.
+        // Without the function's configuration, the template's routes: Routes, or the single route.
         let p = |name: &str| self.parameters.get(name).cloned().unwrap_or_default();
-        if !p("S3BucketName").is_empty() && !p("KnowledgeBaseId").is_empty() {
+        if !p("Routes").is_empty() {
+            let table = RouteTable::from_json(&p("Routes")).map_err(|e| CliError::Deployment {
+                stack: self.stack_name.clone(),
+                region: self.region.clone(),
+                what: format!("stack parameter Routes is invalid: {e}"),
+            })?;
+            self.routes = table.routes().to_vec();
+            self.routes_from = "stack parameter Routes".into();
+        } else if !p("S3BucketName").is_empty() && !p("KnowledgeBaseId").is_empty() {
             self.routes = vec![Route {
                 bucket: p("S3BucketName"),
                 prefix: p("S3KeyPrefix"),

@@ -189,6 +189,24 @@ pub async fn index_matches_s3(
     data_source_id: &str,
     prefix: &str,
 ) -> Result<usize, String> {
+    index_matches_s3_in(
+        stack,
+        &stack.info.bucket,
+        knowledge_base_id,
+        data_source_id,
+        prefix,
+    )
+    .await
+}
+
+/// [`index_matches_s3`] for a data source on `bucket`, one of the stack's buckets.
+pub async fn index_matches_s3_in(
+    stack: &LocalStack,
+    bucket: &str,
+    knowledge_base_id: &str,
+    data_source_id: &str,
+    prefix: &str,
+) -> Result<usize, String> {
     let documents = stack
         .emulator()
         .documents(knowledge_base_id, data_source_id)
@@ -198,7 +216,7 @@ pub async fn index_matches_s3(
     let mut indexed: Vec<(String, String)> = indexed.into_iter().map(|d| (d.key, d.etag)).collect();
     indexed.sort();
     let failed: Vec<String> = failed.into_iter().map(|d| d.key).collect();
-    let in_s3: Vec<(String, String)> = observe::s3_objects(stack, prefix)
+    let in_s3: Vec<(String, String)> = observe::s3_objects_in(stack, bucket, prefix)
         .await?
         .into_iter()
         .filter(|(k, _)| !failed.contains(k))
@@ -208,7 +226,7 @@ pub async fn index_matches_s3(
     } else {
         let missing: Vec<_> = in_s3.iter().filter(|o| !indexed.contains(o)).collect();
         let extra: Vec<_> = indexed.iter().filter(|o| !in_s3.contains(o)).collect();
-        Err(format!("index of {knowledge_base_id}/{data_source_id} differs from s3://{}/{prefix}: missing {missing:?}, extra {extra:?}", stack.info.bucket))
+        Err(format!("index of {knowledge_base_id}/{data_source_id} differs from s3://{bucket}/{prefix}: missing {missing:?}, extra {extra:?}"))
     }
 }
 

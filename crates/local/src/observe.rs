@@ -129,20 +129,29 @@ pub async fn peek_queue(stack: &LocalStack, queue_url: &str) -> Result<Vec<Strin
         .collect())
 }
 
-/// (key, ETag without quotes) of every object under `prefix`.
+/// (key, ETag without quotes) of every object under `prefix` in the stack's (first) bucket.
 pub async fn s3_objects(stack: &LocalStack, prefix: &str) -> Result<Vec<(String, String)>, String> {
+    s3_objects_in(stack, &stack.info.bucket, prefix).await
+}
+
+/// (key, ETag without quotes) of every object under `prefix` in `bucket`.
+pub async fn s3_objects_in(
+    stack: &LocalStack,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, String> {
     let mut objects = Vec::new();
     let mut token = None;
     loop {
         let out = stack
             .s3()
             .list_objects_v2()
-            .bucket(&stack.info.bucket)
+            .bucket(bucket)
             .prefix(prefix)
             .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| format!("list s3://{}/{prefix}: {e:?}", stack.info.bucket))?;
+            .map_err(|e| format!("list s3://{bucket}/{prefix}: {e:?}"))?;
         for object in out.contents.unwrap_or_default() {
             objects.push((
                 object.key.unwrap_or_default(),
@@ -175,16 +184,26 @@ pub async fn running_executions(stack: &LocalStack) -> Result<usize, String> {
 }
 
 pub async fn put_object(stack: &LocalStack, key: &str, body: &[u8]) -> Result<(), String> {
+    put_object_in(stack, &stack.info.bucket, key, body).await
+}
+
+/// Uploads to `bucket`, one of the stack's buckets when it has several routes.
+pub async fn put_object_in(
+    stack: &LocalStack,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<(), String> {
     stack
         .s3()
         .put_object()
-        .bucket(&stack.info.bucket)
+        .bucket(bucket)
         .key(key)
         .body(body.to_vec().into())
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| format!("put s3://{}/{key}: {e:?}", stack.info.bucket))
+        .map_err(|e| format!("put s3://{bucket}/{key}: {e:?}"))
 }
 
 pub async fn delete_object(stack: &LocalStack, key: &str) -> Result<(), String> {

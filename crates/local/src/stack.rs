@@ -26,6 +26,9 @@ pub struct StackInfo {
     pub notifications_queue_url: String,
     pub state_machine_arn: String,
     pub logs_dir: PathBuf,
+    /// Every route the functions get (ROUTES format); `bucket` is the first route's.
+    #[serde(default)]
+    pub routes: Vec<serde_json::Value>,
     /// The AWS limits the stack enforces, every one set (AWS's value unless lowered).
     #[serde(default)]
     pub limits: Limits,
