@@ -45,6 +45,9 @@ pub struct QuotaObservation {
     /// Data sources in line for the account's job slots that have waited longer than this one
     /// (`kb_autosync_core::slot_line`): they go first.
     pub rounds_ahead: usize,
+    /// Other data sources of the same knowledge base waiting in line since before this one (for
+    /// whatever reason): one job per knowledge base, and they go first.
+    pub knowledge_base_rounds_ahead: Vec<String>,
 }
 
 impl QuotaObservation {
@@ -55,7 +58,17 @@ impl QuotaObservation {
         self.data_source_jobs.is_empty()
             && self.knowledge_base_jobs.is_empty()
             && self.slot_held_by.is_none()
+            && self.knowledge_base_rounds_ahead.is_empty()
             && !self.direct_expected
+    }
+
+    /// Whether the round is next for its knowledge base and near the front of the line for
+    /// the account (`limit` slots): it should check again soon.
+    fn at_the_front(&self, limit: u32) -> bool {
+        self.data_source_jobs.is_empty()
+            && self.knowledge_base_rounds_ahead.is_empty()
+            && !self.direct_expected
+            && self.rounds_ahead < limit as usize
     }
 }
 
@@ -86,14 +99,10 @@ impl IngestionQuota {
             QuotaDecision::Wait {
                 wait_seconds,
                 reason,
-            } if seen.needs_account_slot()
-                && seen.rounds_ahead < self.max_concurrent_jobs_per_account as usize =>
-            {
-                QuotaDecision::Wait {
-                    wait_seconds: wait_seconds.min(front_wait_seconds.max(1)),
-                    reason,
-                }
-            }
+            } if seen.at_the_front(self.max_concurrent_jobs_per_account) => QuotaDecision::Wait {
+                wait_seconds: wait_seconds.min(front_wait_seconds.max(1)),
+                reason,
+            },
             decision => decision,
         }
     }
@@ -117,6 +126,11 @@ impl IngestionQuota {
         if let Some(holder) = &seen.slot_held_by {
             return wait(format!(
                 "knowledge base busy: execution {holder} holds its job slot"
+            ));
+        }
+        if let Some(older) = seen.knowledge_base_rounds_ahead.first() {
+            return wait(format!(
+                "in line for the knowledge base: data source {older} has waited longer (1 concurrent job per knowledge base)"
             ));
         }
         if seen.direct_expected {
@@ -365,11 +379,46 @@ mod tests {
         assert_eq!(wait(&full(0)), 30);
         assert_eq!(wait(&full(1)), 30);
         assert_eq!(wait(&full(2)), 60);
-        // A round waiting for its own knowledge base is not in line: the usual wait.
-        let kb_busy = QuotaObservation {
+        // Behind an older data source of its own knowledge base: the usual wait.
+        let behind = QuotaObservation {
             slot_held_by: Some("KB-DS2-r1".into()),
+            knowledge_base_rounds_ahead: vec!["DS3".into()],
             ..full(0)
         };
-        assert_eq!(wait(&kb_busy), 60);
+        assert_eq!(wait(&behind), 60);
+    }
+
+    #[test]
+    fn within_a_knowledge_base_the_data_source_that_waited_longer_goes_first() {
+        let quota = IngestionQuota::default();
+        let behind = QuotaObservation {
+            knowledge_base_rounds_ahead: vec!["DS2".into()],
+            ..Default::default()
+        };
+        assert!(
+            matches!(quota.decide(&behind, 60), QuotaDecision::Wait { reason, .. } if reason.contains("DS2 has waited longer"))
+        );
+        assert!(!behind.needs_account_slot());
+        // Even a round that would go direct: the knowledge base's next job is the older one's.
+        let direct = QuotaObservation {
+            direct_expected: true,
+            ..behind.clone()
+        };
+        assert!(matches!(
+            quota.decide(&direct, 60),
+            QuotaDecision::Wait { .. }
+        ));
+        // Next for its knowledge base, blocked by the knowledge base's job: it checks again soon.
+        let next = QuotaObservation {
+            slot_held_by: Some("KB-DS2-r4".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            quota.decide_in_line(&next, 60, 5),
+            QuotaDecision::Wait {
+                wait_seconds: 5,
+                ..
+            }
+        ));
     }
 }

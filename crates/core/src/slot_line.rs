@@ -86,6 +86,36 @@ pub fn rounds_ahead(
         .count()
 }
 
+/// The other data sources of `me`'s knowledge base, live in the line (for any reason) since
+/// before `me`: the knowledge base runs one job at a time, and theirs come first.
+pub fn knowledge_base_rounds_ahead(
+    line: &[WaitingRound],
+    me: &WaitingRound,
+    now_ms: i64,
+    stale_after_ms: i64,
+) -> Vec<String> {
+    let knowledge_base = |key: &str| key.split('#').next().unwrap_or_default().to_string();
+    let mine = knowledge_base(&me.source_key);
+    let mut ahead: Vec<&WaitingRound> = line
+        .iter()
+        .filter(|other| other.source_key != me.source_key)
+        .filter(|other| knowledge_base(&other.source_key) == mine)
+        .filter(|other| !is_stale(other, now_ms, stale_after_ms))
+        .filter(|other| other.order() < me.order())
+        .collect();
+    ahead.sort_by(|a, b| a.order().cmp(&b.order()));
+    ahead
+        .into_iter()
+        .map(|e| {
+            e.source_key
+                .split('#')
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
 /// The live entries in line for an account slot, first first (for `autosync status`).
 pub fn in_order(line: &[WaitingRound], now_ms: i64, stale_after_ms: i64) -> Vec<&WaitingRound> {
     let mut live: Vec<&WaitingRound> = line
@@ -146,5 +176,23 @@ mod tests {
         let long = "x".repeat(1_000);
         let e = WaitingRound::new("K#D", "e", 0, 0).waiting(true, &long);
         assert_eq!(e.reason.chars().count(), MAX_REASON_CHARS);
+    }
+
+    #[test]
+    fn within_a_knowledge_base_older_rounds_are_ahead_whatever_they_wait_for() {
+        let now = 1_000;
+        let stale = stale_after_ms(10);
+        let line = vec![
+            WaitingRound::new("KB#DS2", "e2", 5, now).waiting(false, "knowledge base busy"),
+            WaitingRound::new("KB#DS3", "e3", 50, now).waiting(true, "account busy"),
+            WaitingRound::new("OTHER#DS9", "e9", 1, now).waiting(true, "account busy"),
+        ];
+        let me = WaitingRound::new("KB#DS1", "e1", 20, now);
+        assert_eq!(
+            knowledge_base_rounds_ahead(&line, &me, now, stale),
+            vec!["DS2"]
+        );
+        let oldest = WaitingRound::new("KB#DS2", "e2", 5, now);
+        assert!(knowledge_base_rounds_ahead(&line, &oldest, now, stale).is_empty());
     }
 }

@@ -29,7 +29,19 @@ impl CheckQuota {
         let slots = self.sources.read_slots().await?;
         let mut seen = self.observe(&source, me, &slots).await?;
         let now = kb_autosync_aws::now_ms();
-        let line = slots.line.unwrap_or_default();
+        // A round whose execution holds a slot already started its job: no longer waiting.
+        let line: Vec<WaitingRound> = slots
+            .line
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                !slots
+                    .holders
+                    .iter()
+                    .any(|h| h.execution_name == e.execution)
+            })
+            .collect();
         let stale_after = slot_line::stale_after_ms(quota_wait);
         let waiting = WaitingRound::new(
             source.key(),
@@ -38,6 +50,8 @@ impl CheckQuota {
             now,
         );
         seen.rounds_ahead = slot_line::rounds_ahead(&line, &waiting, now, stale_after);
+        seen.knowledge_base_rounds_ahead =
+            slot_line::knowledge_base_rounds_ahead(&line, &waiting, now, stale_after);
         let front_wait = state.input.settings.monitor_interval_seconds;
         let decision = self.quota.decide_in_line(&seen, quota_wait, front_wait);
         self.update_line(&line, waiting, &seen, &decision, stale_after)
@@ -87,6 +101,13 @@ impl CheckQuota {
         match decision {
             QuotaDecision::Wait { reason, .. } => {
                 let me = me.waiting(seen.needs_account_slot(), reason);
+                self.sources.stand_in_line(&me).await?;
+            }
+            // A round let through for a job keeps its place until start-sync has taken the slot
+            // (and leaves the line then): a younger round checking in between sees it ahead, and
+            // does not race it for the slot.
+            QuotaDecision::Proceed if seen.needs_account_slot() => {
+                let me = me.waiting(true, "let through: starting its job");
                 self.sources.stand_in_line(&me).await?;
             }
             QuotaDecision::Proceed => {
@@ -267,7 +288,10 @@ mod tests {
 
     struct Checked {
         decision: QuotaDecision,
+        /// Writes that free a job slot.
         freed: Rule,
+        /// Writes to the line for job slots.
+        in_line: Rule,
     }
 
     /// `ended`: executions DescribeExecution does not find; every other one is running.
@@ -278,12 +302,22 @@ mod tests {
         running_console_job: bool,
     ) -> Checked {
         let freed = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression().is_some_and(|e| e.contains("holders")))
+            .then_output(|| UpdateItemOutput::builder().build());
+        let in_line = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression().is_some_and(|e| e.contains("line")))
             .then_output(|| UpdateItemOutput::builder().build());
         let scan =
             mock!(aws_sdk_dynamodb::Client::scan).then_output(|| ScanOutput::builder().build());
         let pending = mock!(aws_sdk_dynamodb::Client::query)
             .then_output(|| QueryOutput::builder().count(1).build());
-        let dynamo = [slots(holders), freed.clone(), scan, pending];
+        let dynamo = [
+            slots(holders),
+            freed.clone(),
+            in_line.clone(),
+            scan,
+            pending,
+        ];
         let describe = mock!(aws_sdk_sfn::Client::describe_execution)
             .match_requests(move |r| {
                 !ended
@@ -336,6 +370,7 @@ mod tests {
         Checked {
             decision: handler.handle(state()).await.unwrap(),
             freed,
+            in_line,
         }
     }
 
@@ -368,6 +403,8 @@ mod tests {
         let checked = check("job", &[("KB", "KB-DS-r1")], &["KB-DS-r1"], false).await;
         assert_eq!(checked.decision, QuotaDecision::Proceed);
         assert_eq!(checked.freed.num_calls(), 1);
+        // Let through for a job, it keeps its place until start-sync has the slot.
+        assert_eq!(checked.in_line.num_calls(), 1);
     }
 
     #[tokio::test]
@@ -379,8 +416,18 @@ mod tests {
             "{:?}",
             job.decision
         );
+        assert_eq!(
+            job.in_line.num_calls(),
+            1,
+            "the waiting round stands in line"
+        );
         let direct = check("auto", holders, &[], false).await;
         assert_eq!(direct.decision, QuotaDecision::Proceed);
         assert_eq!(direct.freed.num_calls(), 0);
+        assert_eq!(
+            direct.in_line.num_calls(),
+            0,
+            "a direct round needs no slot"
+        );
     }
 }

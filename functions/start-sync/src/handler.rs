@@ -46,11 +46,13 @@ impl StartSync {
         deadline: Instant,
     ) -> Result<StartedJob, TaskError> {
         let source = state.input.source();
+        let source_key = source.key();
         let execution = &state.input.execution_name;
         let attempt = state.next_attempt();
         let token = state.client_token(attempt);
         let round = self.pin(source, execution, attempt, token).await?;
         if self.nothing_new(&state, &round).await? {
+            self.leave_line(&round).await?;
             return Ok(round.started(
                 "",
                 &kb_autosync_aws::now_rfc3339(),
@@ -59,10 +61,14 @@ impl StartSync {
             ));
         }
         let round = match self.direct_batches(round, deadline).await? {
-            Ok(done) => return Ok(done),
+            Ok(done) => {
+                self.sources.leave_line(&source_key, execution).await?;
+                return Ok(done);
+            }
             Err(round) => round,
         };
         self.take_slot(&round).await?;
+        self.leave_line(&round).await?;
         let job = self.start_job(&round).await?;
         self.jobs
             .record_start(&JobStart {
@@ -186,6 +192,15 @@ impl StartSync {
         }
         tracing::info!(source = %round.source, execution = round.execution, cutoff_seq = round.cutoff_seq, target_seq = round.target_seq, "no change since the previous job started: releasing without a new job");
         Ok(true)
+    }
+
+    /// Takes the round out of the line for job slots (`kb_autosync_core::slot_line`): it has
+    /// its slot, or needs none. A no-op when it never stood there.
+    async fn leave_line(&self, round: &PinnedRound<'_>) -> Result<(), TaskError> {
+        self.sources
+            .leave_line(&round.source.key(), round.execution)
+            .await?;
+        Ok(())
     }
 
     /// The knowledge base's job slot: one job per knowledge base, the account limit and the
@@ -429,6 +444,10 @@ mod tests {
         let record = mock!(aws_sdk_dynamodb::Client::update_item)
             .match_requests(|r| r.key().and_then(|k| k.get("job_id")).is_some())
             .then_output(|| UpdateItemOutput::builder().build());
+        // The round leaves the line for job slots (it never stood there: the condition fails).
+        let left_line = mock!(aws_sdk_dynamodb::Client::update_item)
+            .match_requests(|r| r.update_expression() == Some("REMOVE line.#src"))
+            .then_error(update_condition_failed);
         let bedrock_start = mock!(aws_sdk_bedrockagent::Client::start_ingestion_job)
             .match_requests(|r| {
                 r.client_token()
@@ -469,7 +488,7 @@ mod tests {
             RuleMode::MatchAny,
             [
                 &read, &snapshot, &acquire, &slots, &release, &started, &record, &listed,
-                &confirmed
+                &confirmed, &left_line
             ]
         );
         let bedrock = mock_client!(aws_sdk_bedrockagent, RuleMode::MatchAny, [&bedrock_start]);
