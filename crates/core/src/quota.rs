@@ -48,6 +48,10 @@ pub struct QuotaObservation {
     /// Other data sources of the same knowledge base waiting in line since before this one (for
     /// whatever reason): one job per knowledge base, and they go first.
     pub knowledge_base_rounds_ahead: Vec<String>,
+    /// This round's execution already holds its knowledge base's job slot (kept from an earlier
+    /// iteration whose release has not happened yet): the line does not apply to it, and
+    /// waiting behind others for a slot it holds would keep them waiting for it.
+    pub holds_slot: bool,
 }
 
 impl QuotaObservation {
@@ -128,7 +132,11 @@ impl IngestionQuota {
                 "knowledge base busy: execution {holder} holds its job slot"
             ));
         }
-        if let Some(older) = seen.knowledge_base_rounds_ahead.first() {
+        if let Some(older) = seen
+            .knowledge_base_rounds_ahead
+            .first()
+            .filter(|_| !seen.holds_slot)
+        {
             return wait(format!(
                 "in line for the knowledge base: data source {older} has waited longer (1 concurrent job per knowledge base)"
             ));
@@ -148,7 +156,7 @@ impl IngestionQuota {
             ));
         }
         let free = (limit - running) as usize;
-        if seen.rounds_ahead >= free {
+        if seen.rounds_ahead >= free && !seen.holds_slot {
             return wait(format!(
                 "in line for the account's job slots: {free} free, {} data source(s) with older pending changes go first",
                 seen.rounds_ahead
@@ -420,5 +428,23 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_round_holding_its_slot_is_not_held_back_by_the_line() {
+        let quota = IngestionQuota {
+            max_concurrent_jobs_per_account: 2,
+            ..Default::default()
+        };
+        // Another data source of its knowledge base waits for the very slot this round holds:
+        // waiting behind it would wait forever.
+        let holder = QuotaObservation {
+            knowledge_base_rounds_ahead: vec!["DS2".into()],
+            rounds_ahead: 5,
+            account_jobs: 1,
+            holds_slot: true,
+            ..Default::default()
+        };
+        assert_eq!(quota.decide(&holder, 60), QuotaDecision::Proceed);
     }
 }

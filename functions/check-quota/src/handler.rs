@@ -161,6 +161,7 @@ impl CheckQuota {
         // are freed here, so a killed execution never blocks a knowledge base for good.
         for holder in &slots.holders {
             if holder.execution_name == me {
+                seen.holds_slot = true;
                 continue;
             }
             if self.executions.state(&holder.execution_name).await? != ExecutionState::Running {
