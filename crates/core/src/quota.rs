@@ -45,12 +45,8 @@ pub struct QuotaObservation {
     /// Data sources in line for the account's job slots that have waited longer than this one
     /// (`kb_autosync_core::slot_line`): they go first.
     pub rounds_ahead: usize,
-    /// Other data sources of the same knowledge base waiting in line since before this one (for
-    /// whatever reason): one job per knowledge base, and they go first.
-    pub knowledge_base_rounds_ahead: Vec<String>,
     /// This round's execution already holds its knowledge base's job slot (kept from an earlier
-    /// iteration whose release has not happened yet): the line does not apply to it, and
-    /// waiting behind others for a slot it holds would keep them waiting for it.
+    /// iteration whose release has not happened yet): the line does not apply to it.
     pub holds_slot: bool,
 }
 
@@ -62,15 +58,13 @@ impl QuotaObservation {
         self.data_source_jobs.is_empty()
             && self.knowledge_base_jobs.is_empty()
             && self.slot_held_by.is_none()
-            && self.knowledge_base_rounds_ahead.is_empty()
             && !self.direct_expected
     }
 
-    /// Whether the round is next for its knowledge base and near the front of the line for
-    /// the account (`limit` slots): it should check again soon.
+    /// Whether the round is near the front of the line for the account (`limit` slots) and
+    /// its data source is free: it should check again soon.
     fn at_the_front(&self, limit: u32) -> bool {
         self.data_source_jobs.is_empty()
-            && self.knowledge_base_rounds_ahead.is_empty()
             && !self.direct_expected
             && self.rounds_ahead < limit as usize
     }
@@ -130,15 +124,6 @@ impl IngestionQuota {
         if let Some(holder) = &seen.slot_held_by {
             return wait(format!(
                 "knowledge base busy: execution {holder} holds its job slot"
-            ));
-        }
-        if let Some(older) = seen
-            .knowledge_base_rounds_ahead
-            .first()
-            .filter(|_| !seen.holds_slot && !seen.direct_expected)
-        {
-            return wait(format!(
-                "in line for the knowledge base: data source {older} has waited longer (1 concurrent job per knowledge base)"
             ));
         }
         if seen.direct_expected {
@@ -387,37 +372,22 @@ mod tests {
         assert_eq!(wait(&full(0)), 30);
         assert_eq!(wait(&full(1)), 30);
         assert_eq!(wait(&full(2)), 60);
-        // Behind an older data source of its own knowledge base: the usual wait.
-        let behind = QuotaObservation {
-            slot_held_by: Some("KB-DS2-r1".into()),
-            knowledge_base_rounds_ahead: vec!["DS3".into()],
+        // Its own data source busy (a console job): the usual wait.
+        let busy = QuotaObservation {
+            data_source_jobs: vec!["CONSOLE1".into()],
             ..full(0)
         };
-        assert_eq!(wait(&behind), 60);
+        assert_eq!(wait(&busy), 60);
     }
 
     #[test]
-    fn within_a_knowledge_base_the_data_source_that_waited_longer_goes_first() {
+    fn a_round_waiting_for_its_knowledge_base_checks_again_soon() {
         let quota = IngestionQuota::default();
-        let behind = QuotaObservation {
-            knowledge_base_rounds_ahead: vec!["DS2".into()],
-            ..Default::default()
-        };
-        assert!(
-            matches!(quota.decide(&behind, 60), QuotaDecision::Wait { reason, .. } if reason.contains("DS2 has waited longer"))
-        );
-        assert!(!behind.needs_account_slot());
-        // A round that goes direct takes no job slot and holds no job back: it does not wait.
-        let direct = QuotaObservation {
-            direct_expected: true,
-            ..behind.clone()
-        };
-        assert_eq!(quota.decide(&direct, 60), QuotaDecision::Proceed);
-        // Next for its knowledge base, blocked by the knowledge base's job: it checks again soon.
         let next = QuotaObservation {
             slot_held_by: Some("KB-DS2-r4".into()),
             ..Default::default()
         };
+        assert!(!next.needs_account_slot());
         assert!(matches!(
             quota.decide_in_line(&next, 60, 5),
             QuotaDecision::Wait {
@@ -433,10 +403,9 @@ mod tests {
             max_concurrent_jobs_per_account: 2,
             ..Default::default()
         };
-        // Another data source of its knowledge base waits for the very slot this round holds:
-        // waiting behind it would wait forever.
+        // Rounds ahead in line wait for a slot; this round already holds one from its previous
+        // iteration, and waiting would keep that slot from everyone.
         let holder = QuotaObservation {
-            knowledge_base_rounds_ahead: vec!["DS2".into()],
             rounds_ahead: 5,
             account_jobs: 1,
             holds_slot: true,

@@ -86,34 +86,14 @@ pub fn rounds_ahead(
         .count()
 }
 
-/// The other data sources of `me`'s knowledge base, live in the line (for any reason) since
-/// before `me`: the knowledge base runs one job at a time, and theirs come first.
-pub fn knowledge_base_rounds_ahead(
-    line: &[WaitingRound],
-    me: &WaitingRound,
-    now_ms: i64,
-    stale_after_ms: i64,
-) -> Vec<String> {
-    let knowledge_base = |key: &str| key.split('#').next().unwrap_or_default().to_string();
-    let mine = knowledge_base(&me.source_key);
-    let mut ahead: Vec<&WaitingRound> = line
-        .iter()
-        .filter(|other| other.source_key != me.source_key)
-        .filter(|other| knowledge_base(&other.source_key) == mine)
-        .filter(|other| !is_stale(other, now_ms, stale_after_ms))
-        .filter(|other| other.order() < me.order())
-        .collect();
-    ahead.sort_by(|a, b| a.order().cmp(&b.order()));
-    ahead
-        .into_iter()
-        .map(|e| {
-            e.source_key
-                .split('#')
-                .nth(1)
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
+/// The place a data source takes in the line: the one its entry already has, unless its oldest
+/// pending change (`since_ms`) is older still. Places only move forward, so every check of every
+/// round compares the same stored values, and no two rounds can each find the other ahead.
+pub fn kept_place(line: &[WaitingRound], source_key: &str, since_ms: i64) -> i64 {
+    line.iter()
+        .filter(|e| e.source_key == source_key)
+        .map(|e| e.waiting_since_ms)
+        .fold(since_ms, i64::min)
 }
 
 /// The live entries in line for an account slot, first first (for `autosync status`).
@@ -179,20 +159,20 @@ mod tests {
     }
 
     #[test]
-    fn within_a_knowledge_base_older_rounds_are_ahead_whatever_they_wait_for() {
+    fn a_place_once_taken_is_kept_so_two_rounds_never_wait_for_each_other() {
         let now = 1_000;
-        let stale = stale_after_ms(10);
-        let line = vec![
-            WaitingRound::new("KB#DS2", "e2", 5, now).waiting(false, "knowledge base busy"),
-            WaitingRound::new("KB#DS3", "e3", 50, now).waiting(true, "account busy"),
-            WaitingRound::new("OTHER#DS9", "e9", 1, now).waiting(true, "account busy"),
-        ];
-        let me = WaitingRound::new("KB#DS1", "e1", 20, now);
+        let stale = stale_after_ms(1);
+        // Both stored earlier; since then neither has a pending change left, so each would take
+        // "now" as its age and find the other ahead.
+        let line = vec![entry("KB-A#DS", 100, now), entry("KB-B#DS", 200, now)];
+        let a = WaitingRound::new("KB-A#DS", "a", kept_place(&line, "KB-A#DS", now), now);
+        let b = WaitingRound::new("KB-B#DS", "b", kept_place(&line, "KB-B#DS", now), now);
+        assert_eq!(rounds_ahead(&line, &a, now, stale), 0);
+        assert_eq!(rounds_ahead(&line, &b, now, stale), 1);
         assert_eq!(
-            knowledge_base_rounds_ahead(&line, &me, now, stale),
-            vec!["DS2"]
+            kept_place(&line, "KB-C#DS", 7),
+            7,
+            "a new round takes its oldest change"
         );
-        let oldest = WaitingRound::new("KB#DS2", "e2", 5, now);
-        assert!(knowledge_base_rounds_ahead(&line, &oldest, now, stale).is_empty());
     }
 }

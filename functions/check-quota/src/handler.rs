@@ -43,15 +43,13 @@ impl CheckQuota {
             })
             .collect();
         let stale_after = slot_line::stale_after_ms(quota_wait);
-        let waiting = WaitingRound::new(
-            source.key(),
-            me,
-            self.waiting_since(&source, now).await?,
-            now,
-        );
+        // A round keeps the place it already has: every round compares its own stored place
+        // with the others' stored places, so the order is one total order (a place taken from
+        // the current oldest pending change alone could put two rounds each behind the other).
+        let since = self.waiting_since(&source, now).await?;
+        let kept = slot_line::kept_place(&line, &source.key(), since);
+        let waiting = WaitingRound::new(source.key(), me, kept, now);
         seen.rounds_ahead = slot_line::rounds_ahead(&line, &waiting, now, stale_after);
-        seen.knowledge_base_rounds_ahead =
-            slot_line::knowledge_base_rounds_ahead(&line, &waiting, now, stale_after);
         let front_wait = state.input.settings.monitor_interval_seconds;
         let decision = self.quota.decide_in_line(&seen, quota_wait, front_wait);
         self.update_line(&line, waiting, &seen, &decision, stale_after)

@@ -1,5 +1,5 @@
-//! A fair share of the account's job slots: eight knowledge bases (one with two data sources)
-//! and an account limit of two, changes on all of them at once while one data source keeps
+//! A fair share of the account's job slots: eight knowledge bases (one with two data sources),
+//! two buckets, routes from the template parameters, and an account limit of two, changes on all of them at once while one data source keeps
 //! changing. Every change is SYNCED, the service's own starts meet no quota error, never more
 //! than two of its jobs run at once, and no data source waits more than ceil(waiting / slots) + 1
 //! job durations: the slot goes to the data source whose oldest pending change is oldest, so the
@@ -14,64 +14,87 @@ use kb_autosync_e2e::*;
 use kb_autosync_local::{invariants, observe, LocalStack};
 use serde_json::{json, Value};
 
-/// (knowledge base, data source, prefix); the first is the noisy neighbour.
-fn sources() -> Vec<(String, String, String)> {
+const BUCKET_A: &str = "kb-autosync-fair-a";
+const BUCKET_B: &str = "kb-autosync-fair-b";
+
+/// A data source and where it reads: (bucket, prefix, knowledge base, data source).
+struct FairSource {
+    bucket: &'static str,
+    prefix: String,
+    knowledge_base_id: String,
+    data_source_id: String,
+}
+
+/// Nine data sources over eight knowledge bases and two buckets; the first is the noisy
+/// neighbour, the second knowledge base has a data source in each bucket.
+fn sources() -> Vec<FairSource> {
+    let source = |bucket, prefix: &str, kb: &str, ds: &str| FairSource {
+        bucket,
+        prefix: prefix.to_string(),
+        knowledge_base_id: kb.to_string(),
+        data_source_id: ds.to_string(),
+    };
     let mut sources = vec![
-        (
-            "KBFAIR0001".to_string(),
-            "DSFAIR001A".to_string(),
-            "kb1a/".to_string(),
-        ),
-        (
-            "KBFAIR0001".to_string(),
-            "DSFAIR001B".to_string(),
-            "kb1b/".to_string(),
-        ),
+        source(BUCKET_A, "kb1/", "KBFAIR0001", "DSFAIR0001"),
+        source(BUCKET_A, "kb2a/", "KBFAIR0002", "DSFAIR002A"),
+        source(BUCKET_B, "kb2b/", "KBFAIR0002", "DSFAIR002B"),
     ];
-    for n in 2..=8 {
-        sources.push((
-            format!("KBFAIR000{n}"),
-            format!("DSFAIR000{n}"),
-            format!("kb{n}/"),
+    for n in 3..=8 {
+        let bucket = if n % 2 == 0 { BUCKET_A } else { BUCKET_B };
+        sources.push(source(
+            bucket,
+            &format!("kb{n}/"),
+            &format!("KBFAIR000{n}"),
+            &format!("DSFAIR000{n}"),
         ));
     }
     sources
 }
 
+/// A stack deployed with the Routes, RouteBuckets and RouteKnowledgeBaseIds parameters.
 fn fairness_options() -> kb_autosync_local::StackOptions {
     let mut options = options("fairness");
     let mut knowledge_bases: Vec<Value> = Vec::new();
     let mut routes = Vec::new();
-    for (kb, ds, prefix) in sources() {
-        let data_source = json!({"id": ds, "name": ds, "bucket_arn": format!("arn:aws:s3:::{BUCKET}"), "inclusion_prefixes": [prefix]});
-        match knowledge_bases.iter_mut().find(|k| k["id"] == kb.as_str()) {
+    for s in sources() {
+        let data_source = json!({"id": s.data_source_id, "name": s.data_source_id, "bucket_arn": format!("arn:aws:s3:::{}", s.bucket), "inclusion_prefixes": [s.prefix]});
+        match knowledge_bases
+            .iter_mut()
+            .find(|k| k["id"] == s.knowledge_base_id.as_str())
+        {
             Some(k) => k["data_sources"].as_array_mut().unwrap().push(data_source),
-            None => {
-                knowledge_bases.push(json!({"id": kb, "name": kb, "data_sources": [data_source]}))
-            }
+            None => knowledge_bases.push(
+                json!({"id": s.knowledge_base_id, "name": s.knowledge_base_id, "data_sources": [data_source]}),
+            ),
         }
-        routes.push(json!({"bucket": BUCKET, "prefix": prefix, "knowledge_base_id": kb, "data_source_id": ds}));
+        routes.push(json!({"bucket": s.bucket, "prefix": s.prefix, "knowledge_base_id": s.knowledge_base_id, "data_source_id": s.data_source_id}));
     }
+    let knowledge_base_ids: Vec<String> = knowledge_bases
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .collect();
     options.emulator_config = Some(json!({
         "knowledge_bases": knowledge_bases,
         // 20 s jobs at time scale 10: long next to the seconds a slot takes to change hands, as
         // Bedrock's minutes are.
         "jobs": {"starting_seconds": 10, "base_duration_seconds": 180, "per_document_seconds": 0.5, "stopping_seconds": 10}
     }));
-    for (name, value) in options.params.iter_mut() {
-        match name.as_str() {
-            "KnowledgeBaseId" => *value = "KBFAIR0001".into(),
-            "DataSourceId" => *value = "DSFAIR001A".into(),
-            "S3KeyPrefix" => value.clear(),
-            _ => {}
-        }
-    }
+    options.params.retain(|(name, _)| {
+        !matches!(
+            name.as_str(),
+            "KnowledgeBaseId" | "DataSourceId" | "S3BucketName" | "S3KeyPrefix"
+        )
+    });
+    options.params.extend([
+        ("Routes".into(), Value::Array(routes).to_string()),
+        ("RouteBuckets".into(), format!("{BUCKET_A},{BUCKET_B}")),
+        ("RouteKnowledgeBaseIds".into(), knowledge_base_ids.join(",")),
+    ]);
     // Rounds waiting for a slot check again every 10 s, as QuotaWaitSeconds' minute is long
     // next to the seconds a round that goes again takes to check: without the line, the noisy
     // neighbour would take every slot it frees.
     options.env.retain(|(name, _)| name != "QUOTA_WAIT_SECONDS");
     options.env.extend([
-        ("ROUTES".to_string(), Value::Array(routes).to_string()),
         (
             "MAX_CONCURRENT_JOBS_PER_ACCOUNT".to_string(),
             "2".to_string(),
@@ -87,9 +110,9 @@ fn keep_changing(stack: &LocalStack, stop: Arc<AtomicBool>) -> tokio::task::Join
     tokio::spawn(async move {
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
-            let key = format!("kb1a/noise-{n}.txt");
+            let key = format!("kb1/noise-{n}.txt");
             s3.put_object()
-                .bucket(BUCKET)
+                .bucket(BUCKET_A)
                 .key(&key)
                 .body(key.clone().into_bytes().into())
                 .send()
@@ -109,8 +132,11 @@ async fn a_noisy_neighbour_cannot_starve_the_others_of_the_two_job_slots() {
     let noise = keep_changing(&stack, stop.clone());
     // The quiet data sources change one after the other, 4 s apart: the line serves them in
     // that order.
-    for (_, _, prefix) in sources().iter().skip(1) {
-        put(&stack, &format!("{prefix}doc.txt"), "quiet").await;
+    for s in sources().iter().skip(1) {
+        let key = format!("{}doc.txt", s.prefix);
+        observe::put_object_in(&stack, s.bucket, &key, b"quiet")
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(4)).await;
     }
     // The noisy neighbour keeps changing until every other data source has had its job.
@@ -121,7 +147,7 @@ async fn a_noisy_neighbour_cannot_starve_the_others_of_the_two_job_slots() {
             observe::changes(&stack).await.is_ok_and(|changes| {
                 changes
                     .iter()
-                    .filter(|c| !c.key.starts_with("kb1a/"))
+                    .filter(|c| !c.key.starts_with("kb1/"))
                     .filter(|c| c.status == ChangeStatus::Synced)
                     .count()
                     == 8
@@ -167,12 +193,15 @@ fn assert_served_in_order_of_waiting(jobs: &[kb_autosync_local::emulator::Emulat
             .min()
             .unwrap_or_else(|| panic!("no job of {ds}"))
     };
+    // DSFAIR002B waits for its knowledge base's other data source, which changed first (one
+    // job per knowledge base): the order holds between knowledge bases.
     let starts: Vec<(String, chrono::DateTime<chrono::FixedOffset>)> = sources()
         .into_iter()
         .skip(1)
-        .map(|(_, ds, _)| {
-            let at = first_start(&ds);
-            (ds, at)
+        .filter(|s| s.data_source_id != "DSFAIR002B")
+        .map(|s| {
+            let at = first_start(&s.data_source_id);
+            (s.data_source_id, at)
         })
         .collect();
     for (i, (older, older_start)) in starts.iter().enumerate() {

@@ -26,12 +26,13 @@ pub const SOURCES: [Source; 3] = [
 ];
 
 /// The topology of the fair-share family (seeds ending in 7): eight data sources over six
-/// knowledge bases, the first of them a noisy neighbour that keeps changing.
+/// knowledge bases, the first of them (alone in its knowledge base) a noisy neighbour that keeps
+/// changing.
 pub const MANY_SOURCES: [Source; 8] = [
     Source {
-        knowledge_base_id: "KBSCNM0001",
-        data_source_id: "DSSCNM0001",
-        prefix: "m1/",
+        knowledge_base_id: "KBSCNM0003",
+        data_source_id: "DSSCNM0005",
+        prefix: "m5/",
     },
     Source {
         knowledge_base_id: "KBSCNM0001",
@@ -49,9 +50,9 @@ pub const MANY_SOURCES: [Source; 8] = [
         prefix: "m4/",
     },
     Source {
-        knowledge_base_id: "KBSCNM0003",
-        data_source_id: "DSSCNM0005",
-        prefix: "m5/",
+        knowledge_base_id: "KBSCNM0001",
+        data_source_id: "DSSCNM0001",
+        prefix: "m1/",
     },
     Source {
         knowledge_base_id: "KBSCNM0004",
