@@ -6,7 +6,7 @@
 use kb_autosync_core::change::{change_id, ChangeRecord};
 use kb_autosync_core::drift::{compare, Drift};
 use kb_autosync_core::event::ObjectChange;
-use kb_autosync_core::reconcile;
+use kb_autosync_core::reconcile::{self, ReconcilePlan};
 use kb_autosync_core::sync_request::SyncRequest;
 use kb_autosync_core::SourceId;
 use serde::Serialize;
@@ -57,6 +57,29 @@ impl SourceReconcile {
     }
 }
 
+/// The drift of `listing` and the changes that would repair it: every drifted key except those
+/// with a PENDING change in `tracking` (in flight). The pending index is read only when there is
+/// drift. Used by reconcile and by `autosync doctor`, which records nothing.
+pub async fn repair_plan(
+    tracking: Option<&TrackingTable>,
+    source: &SourceId,
+    listing: &Listing,
+) -> Result<(Drift, ReconcilePlan), AwsError> {
+    let drift = compare(&listing.objects, &listing.documents);
+    let pending = match tracking {
+        Some(tracking) if !drift.is_clean() => tracking.pending_keys(source).await?,
+        _ => Vec::new(),
+    };
+    let plan = reconcile::plan(
+        &drift,
+        &listing.bucket,
+        &listing.objects,
+        &listing.documents,
+        &pending,
+    );
+    Ok((drift, plan))
+}
+
 impl Reconciler {
     /// Compares `listing` and records the changes that repair it, except for keys in flight.
     pub async fn reconcile(
@@ -64,19 +87,7 @@ impl Reconciler {
         source: &SourceId,
         listing: &Listing,
     ) -> Result<SourceReconcile, AwsError> {
-        let drift = compare(&listing.objects, &listing.documents);
-        let pending = if drift.is_clean() {
-            Vec::new()
-        } else {
-            self.tracking.pending_keys(source).await?
-        };
-        let plan = reconcile::plan(
-            &drift,
-            &listing.bucket,
-            &listing.objects,
-            &listing.documents,
-            &pending,
-        );
+        let (drift, plan) = repair_plan(Some(&self.tracking), source, listing).await?;
         let recorded = self.record(source, &plan.changes).await?;
         Ok(SourceReconcile {
             knowledge_base_id: source.knowledge_base_id.clone(),

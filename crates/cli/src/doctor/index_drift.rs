@@ -5,10 +5,10 @@
 
 use kb_autosync_aws::knowledge_base::KnowledgeBase;
 use kb_autosync_aws::objects::ObjectStore;
+use kb_autosync_aws::reconciler::repair_plan;
 use kb_autosync_aws::scope_listing::{list_data_source, ListingError};
 use kb_autosync_aws::tracking_table::TrackingTable;
-use kb_autosync_core::drift::{compare, Drift};
-use kb_autosync_core::reconcile;
+use kb_autosync_core::drift::Drift;
 use kb_autosync_core::SourceId;
 
 use super::checks::call_failed;
@@ -42,25 +42,11 @@ async fn finding(inv: &Invocation, source: &SourceId) -> Option<Finding> {
         }
         Err(_) => return None,
     };
-    let drift = compare(&listing.objects, &listing.documents);
-    let pending = if drift.is_clean() {
-        Vec::new()
-    } else {
-        match tracking(inv) {
-            Some(tracking) => match tracking.pending_keys(source).await {
-                Ok(keys) => keys,
-                Err(e) => return Some(call_failed(inv, CHECK, "dynamodb", e)),
-            },
-            None => Vec::new(),
-        }
+    let tracking = tracking(inv);
+    let (drift, plan) = match repair_plan(tracking.as_ref(), source, &listing).await {
+        Ok(planned) => planned,
+        Err(e) => return Some(call_failed(inv, CHECK, "dynamodb", e)),
     };
-    let plan = reconcile::plan(
-        &drift,
-        &listing.bucket,
-        &listing.objects,
-        &listing.documents,
-        &pending,
-    );
     let never_synced = listing.documents.is_empty() && !listing.objects.is_empty();
     Some(verdict(
         source,
