@@ -76,7 +76,15 @@ impl Deployment {
         Ok(deployment)
     }
 
-    /// A required output, or an error naming it (an older or foreign stack lacks it).
+    /// How long a waiting round sleeps between quota checks: the stack's `QuotaWaitSeconds`
+    /// (60 when it does not say). The line for job slots counts an entry stale after two of them.
+    pub fn quota_wait_seconds(&self) -> u64 {
+        self.parameters
+            .get("QuotaWaitSeconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60)
+    }
+
     /// How `source`'s changes reach the index: its route's `ingestion_mode`, else the stack's
     /// `IngestionMode` parameter (`auto` when neither says).
     pub fn ingestion_mode(&self, source: &SourceId) -> IngestionMode {
@@ -90,6 +98,7 @@ impl Deployment {
             .unwrap_or(default)
     }
 
+    /// A required output, or an error naming it (an older or foreign stack lacks it).
     pub fn output(&self, name: &str) -> Result<&str, CliError> {
         self.outputs
             .get(name)

@@ -160,12 +160,7 @@ struct Line {
 
 impl Line {
     fn of(inv: &Invocation, slots: &Slots) -> Self {
-        let quota_wait = inv
-            .deployment
-            .parameters
-            .get("QuotaWaitSeconds")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60);
+        let quota_wait = inv.deployment.quota_wait_seconds();
         let stale_after = slot_line::stale_after_ms(quota_wait);
         let now = Utc::now().timestamp_millis();
         let entries: Vec<WaitingRound> = slots

@@ -26,22 +26,16 @@ pub async fn finding(inv: &Invocation) -> Finding {
         Ok(jobs) => jobs,
         Err(e) => return call_failed(inv, CHECK, "bedrock-agent", e),
     };
-    let slots = match Records::new(&inv.ctx, &inv.deployment) {
-        Ok(records) => match records.slots().await {
-            Ok(slots) => slots,
-            Err(e) => {
-                return Finding::fail(CHECK, format!("could not check: {e}"), "see the error")
-            }
-        },
+    let slots = match read_slots(inv).await {
+        Ok(slots) => slots,
         Err(e) => return Finding::fail(CHECK, format!("could not check: {e}"), "see the error"),
     };
-    let quota_wait = inv
-        .deployment
-        .parameters
-        .get("QuotaWaitSeconds")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    let quota_wait = inv.deployment.quota_wait_seconds();
     verdict(&running, &slots, waiting_for_a_slot(&slots, quota_wait))
+}
+
+async fn read_slots(inv: &Invocation) -> Result<Slots, crate::error::CliError> {
+    Records::new(&inv.ctx, &inv.deployment)?.slots().await
 }
 
 /// Every job running in the account.
