@@ -115,7 +115,9 @@ async fn settle(stack: &LocalStack) -> Result<Vec<ChangeRecord>, String> {
 pub async fn run() -> Result<(), String> {
     let started = Instant::now();
     let state_dir = project_root().join(".local/demo");
-    step("starting the local stack (moto, Bedrock Agent emulator, the five functions, the state machine)");
+    step(
+        "starting the local stack (moto, Bedrock Agent emulator, the functions, the state machine)",
+    );
     let stack = LocalStack::start(demo_options(state_dir.clone()))
         .await
         .map_err(|e| e.to_string())?;
