@@ -120,13 +120,20 @@ def _monitoring(t: Template) -> tuple[str, str, list]:
     return search, query, dimensions
 
 
-def test_alarms_and_dashboard_cover_every_listed_knowledge_base():
-    search, query, dimensions = _monitoring(_template({**MANY, "CanarySchedule": "60"}))
-    assert '(KnowledgeBaseId="KBONE00001" OR KnowledgeBaseId="KBTWO00001")' in search
-    assert "WHERE" not in query
-    assert dimensions == [{"Name": "KnowledgeBaseId", "Value": "KBONE00001"}]
-    search, query, dimensions = _monitoring(
-        _template({"S3BucketName": "docs-a", "KnowledgeBaseId": "KBONE00001", "CanarySchedule": "60"}))
-    assert search.endswith('MetricName="ChangesRecorded" KnowledgeBaseId="KBONE00001"\', \'Sum\', 300)')
-    assert query.endswith("WHERE KnowledgeBaseId = 'KBONE00001'")
-    assert dimensions == [{"Name": "KnowledgeBaseId", "Value": "KBONE00001"}]
+def test_alarms_and_dashboard_cover_this_stacks_routes_one_by_one():
+    for params, canary_kb in [
+        ({**MANY, "CanarySchedule": "60"}, "KBONE00001"),
+        ({"S3BucketName": "docs-a", "KnowledgeBaseId": "KBTWO00001", "CanarySchedule": "60"}, "KBTWO00001"),
+    ]:
+        t = _template(params)
+        search, query, dimensions = _monitoring(t)
+        stack = t.resolve({"Ref": "AWS::StackName"})
+        # Another stack's routes in the namespace are never drawn or counted ...
+        assert search.endswith(f'MetricName="ChangesRecorded" StackName="{stack}"\', \'Sum\', 300)'), search
+        assert f"WHERE StackName = '{stack}'" in query
+        # ... and each route of this one is an alarm contributor of its own.
+        assert query.endswith("GROUP BY KnowledgeBaseId, DataSourceId"), query
+        assert dimensions == [{"Name": "StackName", "Value": stack},
+                              {"Name": "KnowledgeBaseId", "Value": canary_kb}]
+        errors = t.resolve(t.resources["CanaryErrorsAlarm"].properties)
+        assert errors["Dimensions"][0]["Name"] == "FunctionName"

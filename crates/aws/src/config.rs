@@ -120,6 +120,17 @@ pub fn metrics_namespace() -> String {
     std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "KbAutoSync".to_string())
 }
 
+/// The stack the function belongs to, the `StackName` dimension of its metrics ("kb-autosync"
+/// for a function run outside the template, which sets it).
+pub fn stack_name() -> String {
+    std::env::var("STACK_NAME").unwrap_or_else(|_| "kb-autosync".to_string())
+}
+
+/// Where and under which stack the function's metrics go.
+pub fn metrics() -> crate::metrics::Metrics {
+    crate::metrics::Metrics::new(metrics_namespace(), stack_name())
+}
+
 pub fn workflow_settings() -> Result<WorkflowSettings, ConfigError> {
     let settings = WorkflowSettings {
         monitor_interval_seconds: number(

@@ -19,6 +19,7 @@ pub mod route_resolution;
 pub mod scope_listing;
 pub mod serve;
 pub mod sources_table;
+pub mod stores;
 pub mod sync_queue;
 pub mod task_error;
 #[cfg(any(test, feature = "test-util"))]

@@ -12,15 +12,22 @@ pub const DIRECT_BATCHES: &str = "DirectIngestionBatches";
 /// Documents whose index disagreed with S3 at a scheduled drift check (failed ones included).
 pub const DRIFTED_DOCUMENTS: &str = "DriftedDocuments";
 
+/// The dimension naming the stack that emitted a data point: the alarms and the dashboard
+/// filter on it, so two stacks in one account (or one namespace) never count each other's
+/// routes.
+pub const STACK_DIMENSION: &str = "StackName";
+
 #[derive(Clone, Debug)]
 pub struct Metrics {
     namespace: String,
+    stack: String,
 }
 
 impl Metrics {
-    pub fn new(namespace: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<String>, stack: impl Into<String>) -> Self {
         Self {
             namespace: namespace.into(),
+            stack: stack.into(),
         }
     }
 
@@ -30,10 +37,11 @@ impl Metrics {
                 "Timestamp": crate::now_ms(),
                 "CloudWatchMetrics": [{
                     "Namespace": self.namespace,
-                    "Dimensions": [["KnowledgeBaseId", "DataSourceId"]],
+                    "Dimensions": [[STACK_DIMENSION, "KnowledgeBaseId", "DataSourceId"]],
                     "Metrics": [{"Name": name, "Unit": unit}]
                 }]
             },
+            STACK_DIMENSION: self.stack,
             "KnowledgeBaseId": source.knowledge_base_id,
             "DataSourceId": source.data_source_id,
             name: value
@@ -56,7 +64,7 @@ mod tests {
 
     #[test]
     fn emf_line_declares_the_metric_and_its_dimensions() {
-        let line = Metrics::new("KbAutoSync").line(
+        let line = Metrics::new("KbAutoSync", "docs-sync").line(
             OLDEST_PENDING_AGE,
             12.5,
             "Seconds",
@@ -70,5 +78,10 @@ mod tests {
         );
         assert_eq!(v[OLDEST_PENDING_AGE], 12.5);
         assert_eq!(v["DataSourceId"], "DS");
+        assert_eq!(v["StackName"], "docs-sync");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["StackName", "KnowledgeBaseId", "DataSourceId"]])
+        );
     }
 }

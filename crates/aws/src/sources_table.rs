@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use kb_autosync_core::foreign_jobs::ForeignJobsCensus;
 use kb_autosync_core::lease::{self, LeaseState};
 use kb_autosync_core::slot_line::WaitingRound;
 use kb_autosync_core::SourceId;
@@ -44,6 +45,8 @@ pub struct Slots {
     /// The rounds waiting in check-quota (`kb_autosync_core::slot_line`), one per data source;
     /// `None` while the item has no `line` yet.
     pub line: Option<Vec<WaitingRound>>,
+    /// The last count of jobs started elsewhere (`kb_autosync_core::foreign_jobs`).
+    pub census: Option<ForeignJobsCensus>,
 }
 
 /// What a hand-over of the lease found.
@@ -180,6 +183,7 @@ fn slots_from_item(
         line: item
             .get::<HashMap<String, WaitingRound>>("line")?
             .map(|line| line.into_values().collect()),
+        census: item.get("census")?,
     })
 }
 
@@ -666,6 +670,53 @@ impl SourcesTable {
         applied("UpdateItem", result)
     }
 
+    /// Claims the next census of jobs started elsewhere: stamps it `now_ms` (keeping the last
+    /// count until the new one is recorded) if nobody claimed one since `previous_at_ms`.
+    /// False when another check claimed it first.
+    pub async fn claim_census(
+        &self,
+        previous: Option<&ForeignJobsCensus>,
+        now_ms: i64,
+    ) -> Result<bool, AwsError> {
+        let claimed = ForeignJobsCensus {
+            at_ms: now_ms,
+            foreign_jobs: ForeignJobsCensus::count(previous),
+        };
+        let claimed = serde_dynamo::to_attribute_value(claimed)
+            .map_err(|e| AwsError::new("UpdateItem", "Serialization", e.to_string()))?;
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("SET census = :claimed")
+            .expression_attribute_values(":claimed", claimed);
+        let request = match previous {
+            None => request.condition_expression("attribute_not_exists(census)"),
+            Some(previous) => request
+                .condition_expression("census.at_ms = :previous")
+                .expression_attribute_values(":previous", n(previous.at_ms)),
+        };
+        applied("UpdateItem", request.send().await)
+    }
+
+    /// Records the count of the census claimed at `census.at_ms`; false when a later census
+    /// was claimed meanwhile (its count is the newer one).
+    pub async fn record_census(&self, census: &ForeignJobsCensus) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("source_id", s(SLOTS_KEY))
+            .update_expression("SET census.foreign_jobs = :count")
+            .condition_expression("census.at_ms = :at")
+            .expression_attribute_values(":count", n(census.foreign_jobs))
+            .expression_attribute_values(":at", n(census.at_ms))
+            .send()
+            .await;
+        applied("UpdateItem", result)
+    }
+
     /// Gives the slot back if `execution` holds it (no-op otherwise).
     pub async fn release_slot(
         &self,
@@ -776,6 +827,7 @@ mod tests {
                 }],
                 last_start_ms: Some(40),
                 line: None,
+                census: None,
             }
         );
     }
@@ -891,5 +943,73 @@ mod tests {
         ]);
         let size = item_size(&slots);
         assert!(size < ITEM_LIMIT_BYTES / 100, "SLOTS item of {size} bytes");
+    }
+
+    /// What the adapter itself must get right about taking the lease: the condition each
+    /// kind of take is guarded by, and a failed condition read as "someone else holds it".
+    mod lease_writes {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+        use super::*;
+        use crate::test_util::update_condition_failed;
+
+        fn table(rules: &[&aws_smithy_mocks::Rule]) -> SourcesTable {
+            SourcesTable::new(
+                mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules),
+                "t",
+            )
+        }
+
+        #[tokio::test]
+        async fn a_claim_takes_only_a_free_lease_and_resets_its_snapshots() {
+            let claim = mock!(aws_sdk_dynamodb::Client::update_item)
+                .match_requests(|r| {
+                    let values = r.expression_attribute_values().unwrap();
+                    r.condition_expression() == Some("attribute_not_exists(active_execution)")
+                        && r.update_expression()
+                            .is_some_and(|e| e.contains("snapshots = :empty"))
+                        && values.get(":exec") == Some(&s("KB-DS-r4"))
+                        && values.get(":round") == Some(&n(4))
+                })
+                .then_output(|| UpdateItemOutput::builder().build());
+            let source = SourceId::new("KB", "DS");
+            assert!(table(&[&claim])
+                .claim(&source, 4, "KB-DS-r4", 1)
+                .await
+                .unwrap());
+            let held =
+                mock!(aws_sdk_dynamodb::Client::update_item).then_error(update_condition_failed);
+            assert!(!table(&[&held])
+                .claim(&source, 4, "KB-DS-r4", 1)
+                .await
+                .unwrap());
+        }
+
+        #[tokio::test]
+        async fn a_reclaim_and_a_hand_over_take_the_lease_only_from_the_named_holder() {
+            let reclaim = mock!(aws_sdk_dynamodb::Client::update_item)
+                .match_requests(|r| {
+                    let values = r.expression_attribute_values().unwrap();
+                    r.condition_expression() == Some("active_execution = :stale")
+                        && values.get(":stale") == Some(&s("KB-DS-r4"))
+                        && values.get(":exec") == Some(&s("KB-DS-r5"))
+                })
+                .then_output(|| UpdateItemOutput::builder().build());
+            let source = SourceId::new("KB", "DS");
+            let sources = table(&[&reclaim]);
+            assert!(sources
+                .reclaim(&source, "KB-DS-r4", 5, "KB-DS-r5", 1)
+                .await
+                .unwrap());
+            assert_eq!(
+                sources
+                    .hand_over(&source, "KB-DS-r4", 5, "KB-DS-r5", 1)
+                    .await
+                    .unwrap(),
+                HandOver::Moved
+            );
+            assert_eq!(reclaim.num_calls(), 2);
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod direct;
 pub mod drift;
 pub mod error_class;
 pub mod event;
+pub mod foreign_jobs;
 pub mod handover;
 pub mod job;
 pub mod lease;

@@ -3,6 +3,7 @@
 //! A route that fails emits no data point, so the alarm on missing data fires; the invocation
 //! then fails too, naming the stage, its cause and the fix.
 
+use kb_autosync_aws::metrics::STACK_DIMENSION;
 use kb_autosync_cli::cli::Target;
 use kb_autosync_cli::commands::canary::{self, RouteReport, Settings};
 use kb_autosync_cli::commands::Invocation;
@@ -46,9 +47,10 @@ async fn run_once() -> Result<Value, Error> {
     };
     let reports = canary::run_routes(&inv, None, None, Settings::new(timeout, 2.0)).await?;
     let namespace = kb_autosync_aws::config::metrics_namespace();
+    let stack = kb_autosync_aws::config::stack_name();
     for report in &reports {
         tracing::info!(report = %json!(report), passed = report.passed, route = %report.route, "canary");
-        if let Some(line) = latency_line(&namespace, report) {
+        if let Some(line) = latency_line(&namespace, &stack, report) {
             println!("{line}");
         }
     }
@@ -58,10 +60,10 @@ async fn run_once() -> Result<Value, Error> {
     }
 }
 
-/// The EMF data point of a route that passed: by knowledge base and data source, and by
-/// knowledge base alone (the template's alarm knows the knowledge base, not always the data
-/// source).
-pub fn latency_line(namespace: &str, report: &RouteReport) -> Option<String> {
+/// The EMF data point of a route that passed, under the stack: by knowledge base and data
+/// source, and by knowledge base alone (the template's alarm knows the knowledge base, not
+/// always the data source).
+pub fn latency_line(namespace: &str, stack: &str, report: &RouteReport) -> Option<String> {
     let ds = report.data_source_id.as_deref().filter(|_| report.passed)?;
     Some(
         json!({
@@ -69,10 +71,14 @@ pub fn latency_line(namespace: &str, report: &RouteReport) -> Option<String> {
                 "Timestamp": kb_autosync_aws::now_ms(),
                 "CloudWatchMetrics": [{
                     "Namespace": namespace,
-                    "Dimensions": [["KnowledgeBaseId", "DataSourceId"], ["KnowledgeBaseId"]],
+                    "Dimensions": [
+                        [STACK_DIMENSION, "KnowledgeBaseId", "DataSourceId"],
+                        [STACK_DIMENSION, "KnowledgeBaseId"]
+                    ],
                     "Metrics": [{"Name": CANARY_LATENCY, "Unit": "Seconds"}]
                 }]
             },
+            STACK_DIMENSION: stack,
             "KnowledgeBaseId": report.knowledge_base_id,
             "DataSourceId": ds,
             CANARY_LATENCY: report.total_seconds,
@@ -143,13 +149,17 @@ mod tests {
     #[test]
     fn a_passing_route_emits_its_latency_by_knowledge_base_and_data_source() {
         let line: Value =
-            serde_json::from_str(&latency_line("KbAutoSync", &report(true)).unwrap()).unwrap();
+            serde_json::from_str(&latency_line("KbAutoSync", "docs-sync", &report(true)).unwrap())
+                .unwrap();
         let declared = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], "KbAutoSync");
         assert_eq!(declared["Metrics"][0]["Name"], "CanaryLatencySeconds");
         assert_eq!(
             declared["Dimensions"],
-            json!([["KnowledgeBaseId", "DataSourceId"], ["KnowledgeBaseId"]])
+            json!([
+                ["StackName", "KnowledgeBaseId", "DataSourceId"],
+                ["StackName", "KnowledgeBaseId"]
+            ])
         );
         assert_eq!(
             (
@@ -158,13 +168,17 @@ mod tests {
             ),
             (json!("KB"), json!("DS"))
         );
+        assert_eq!(line["StackName"], "docs-sync");
         assert!(line["CanaryLatencySeconds"].is_number());
         assert_eq!(failures(&[report(true)]), None);
     }
 
     #[test]
     fn a_failing_route_emits_nothing_and_fails_the_invocation_with_the_fix() {
-        assert_eq!(latency_line("KbAutoSync", &report(false)), None);
+        assert_eq!(
+            latency_line("KbAutoSync", "docs-sync", &report(false)),
+            None
+        );
         let text = failures(&[report(true), report(false)]).unwrap();
         assert!(
             text.starts_with("canary failed: s3://b/docs/ at recorded: not seen within 10s"),

@@ -8,9 +8,9 @@ mod handler;
 use kb_autosync_aws::reconciler::Reconciler;
 use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{
-    clients::AwsClients, config, knowledge_base::KnowledgeBase, metrics::Metrics,
-    notifier::Notifier, objects::ObjectStore, route_resolution, sources_table::SourcesTable,
-    sync_queue::SyncQueue, tracking_table::TrackingTable,
+    clients::AwsClients, config, knowledge_base::KnowledgeBase, notifier::Notifier,
+    objects::ObjectStore, route_resolution, sources_table::SourcesTable, sync_queue::SyncQueue,
+    tracking_table::TrackingTable,
 };
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -43,6 +43,6 @@ async fn build() -> Result<handler::DriftCheck, Error> {
             retention_days: config::retention_days()?,
         },
         notifier: Notifier::new(aws.sns.clone(), config::topic_arn()?),
-        metrics: Metrics::new(config::metrics_namespace()),
+        metrics: config::metrics(),
     })
 }

@@ -592,7 +592,7 @@ mod tests {
             objects: ObjectStore::new(s3),
             queue: SyncQueue::new(sqs, "https://sqs/q", 5),
             retention_days: 1,
-            metrics: Metrics::new("Test"),
+            metrics: Metrics::new("Test", "test-stack"),
         };
         (processor, world, Mocks { head, send })
     }

@@ -53,6 +53,6 @@ async fn build() -> Result<handler::EventProcessor, Error> {
                 .filter(|source| routes.ingestion_mode(source, direct.mode) != IngestionMode::Job),
         ),
         retention_days: config::retention_days()?,
-        metrics: kb_autosync_aws::metrics::Metrics::new(config::metrics_namespace()),
+        metrics: config::metrics(),
     })
 }

@@ -233,7 +233,7 @@ impl Fake {
             jobs: MetadataTable::new(dynamo.clone(), "jobs", 1),
             sources: SourcesTable::new(dynamo, "sources"),
             notifier: Notifier::new(self.sns(), "arn:aws:sns:us-east-1:123456789012:topic"),
-            metrics: Metrics::new("Test"),
+            metrics: Metrics::new("Test", "test-stack"),
         }
     }
 

@@ -8,7 +8,6 @@ mod handler;
 use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, metadata_table::MetadataTable,
-    metrics::Metrics,
 };
 use kb_autosync_aws::{
     notifier::Notifier, sources_table::SourcesTable, tracking_table::TrackingTable,
@@ -40,6 +39,6 @@ async fn build() -> Result<handler::MonitorSync, Error> {
         ),
         sources: SourcesTable::new(aws.dynamodb.clone(), config::sources_table()?),
         notifier: Notifier::new(aws.sns.clone(), config::topic_arn()?),
-        metrics: Metrics::new(config::metrics_namespace()),
+        metrics: config::metrics(),
     })
 }

@@ -621,7 +621,7 @@ mod tests {
                 mock_client!(aws_sdk_sns, RuleMode::MatchAny, &sns),
                 "arn:aws:sns:us-east-1:1:t",
             ),
-            metrics: Metrics::new("Test"),
+            metrics: Metrics::new("Test", "test-stack"),
             routes: RouteTable::from_json(
                 r#"[{"bucket":"b","knowledge_base_id":"KB","data_source_id":"DS"}]"#,
             )

@@ -309,7 +309,7 @@ mod tests {
             tracking: TrackingTable::new(dynamo.clone(), "tracking"),
             jobs: MetadataTable::new(dynamo.clone(), "jobs", 1),
             notifier: kb_autosync_aws::notifier::Notifier::new(mock_client!(aws_sdk_sns, []), "arn:aws:sns:us-east-1:1:t"),
-            metrics: Metrics::new("Test"),
+            metrics: Metrics::new("Test", "test-stack"),
             routes: kb_autosync_core::routing::RouteTable::from_json(r#"[{"bucket":"b","knowledge_base_id":"KB","data_source_id":"DS","ingestion_mode":"job"}]"#).unwrap(),
             settings: DirectSettings { mode: IngestionMode::Auto, ..DirectSettings::default() },
         }
@@ -500,7 +500,7 @@ mod tests {
             jobs: MetadataTable::new(dynamo, "jobs", 1),
             quota: IngestionQuota::default(),
             start_in_flight_ms: 60_000,
-            metrics: Metrics::new("Test"),
+            metrics: Metrics::new("Test", "test-stack"),
         };
         (
             handler,

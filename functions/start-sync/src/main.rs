@@ -7,7 +7,7 @@ mod pacer;
 use kb_autosync_aws::serve::serve;
 use kb_autosync_aws::{
     clients::AwsClients, config, knowledge_base::KnowledgeBase, metadata_table::MetadataTable,
-    metrics::Metrics, sources_table::SourcesTable, tracking_table::TrackingTable,
+    sources_table::SourcesTable, tracking_table::TrackingTable,
 };
 use kb_autosync_aws::{notifier::Notifier, objects::ObjectStore};
 use kb_autosync_core::workflow::WorkflowState;
@@ -50,7 +50,7 @@ async fn build() -> Result<handler::StartSync, Error> {
         config::retention_days()?,
     );
     let tracking = TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?);
-    let metrics = Metrics::new(config::metrics_namespace());
+    let metrics = config::metrics();
     let direct = direct::DirectIngestion {
         knowledge_base: knowledge_base.clone(),
         objects: ObjectStore::from_config(&sdk),

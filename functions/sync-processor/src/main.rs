@@ -7,7 +7,7 @@ mod round;
 mod sweep;
 
 use kb_autosync_aws::serve::serve;
-use kb_autosync_aws::{clients::AwsClients, config, executions::Executions, metrics::Metrics};
+use kb_autosync_aws::{clients::AwsClients, config, executions::Executions};
 use kb_autosync_aws::{sources_table::SourcesTable, tracking_table::TrackingTable};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -38,6 +38,6 @@ async fn build() -> Result<handler::SyncProcessor, Error> {
             hand_over: config::hand_over_policy()?,
         },
         tracking: TrackingTable::new(aws.dynamodb.clone(), config::tracking_table()?),
-        metrics: Metrics::new(config::metrics_namespace()),
+        metrics: config::metrics(),
     })
 }
