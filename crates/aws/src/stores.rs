@@ -11,14 +11,17 @@
 use std::future::Future;
 
 use kb_autosync_core::change::ChangeRecord;
+use kb_autosync_core::direct::IngestionMethod;
 use kb_autosync_core::foreign_jobs::ForeignJobsCensus;
 use kb_autosync_core::lease::{ExecutionState, LeaseState};
 use kb_autosync_core::slot_line::WaitingRound;
 use kb_autosync_core::SourceId;
 
 use crate::executions::{Executions, StartOutcome};
-use crate::knowledge_base::KnowledgeBase;
-use crate::sources_table::{HandOver, Slots, SourcesTable};
+use crate::knowledge_base::{DocumentState, JobView, KnowledgeBase, StartJobError};
+use crate::metadata_table::{JobEnd, JobStart, MetadataTable};
+use crate::notifier::Notifier;
+use crate::sources_table::{HandOver, SlotOutcome, Slots, Snapshot, SourcesTable};
 use crate::tracking_table::TrackingTable;
 use crate::AwsError;
 
@@ -66,9 +69,35 @@ pub trait SourcesStore: Sync {
         source: &SourceId,
         execution: &str,
     ) -> impl Future<Output = Answer<bool>> + Send;
+    /// Pins the counters for `token` (the first pin of a token stays); fails with a condition
+    /// failure when `execution` no longer holds the lease.
+    fn snapshot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        token: &str,
+    ) -> impl Future<Output = Answer<Snapshot>> + Send;
     /// Every data source with a lease item.
     fn all_sources(&self) -> impl Future<Output = Answer<Vec<(SourceId, LeaseState)>>> + Send;
     fn read_slots(&self) -> impl Future<Output = Answer<Slots>> + Send;
+    /// Takes the knowledge base's job slot (one per knowledge base, `max_jobs` in all, starts
+    /// `min_interval_ms` apart), stamping the start in flight.
+    fn acquire_slot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        now_ms: i64,
+        max_jobs: u32,
+        min_interval_ms: i64,
+        in_flight_ms: i64,
+    ) -> impl Future<Output = Answer<SlotOutcome>> + Send;
+    /// Stamps the end of the slot holder's StartIngestionJob call as the last start.
+    fn mark_started(
+        &self,
+        knowledge_base_id: &str,
+        execution: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Answer<()>> + Send;
     /// Gives the knowledge base's slot back if `execution` holds it.
     fn release_slot(
         &self,
@@ -105,11 +134,38 @@ pub trait PendingChanges: Sync {
         &self,
         source: &SourceId,
     ) -> impl Future<Output = Answer<Option<ChangeRecord>>> + Send;
+    /// Whether a change of `source` numbered up to `cutoff_seq` is PENDING or FAILED.
+    fn has_pending_up_to(
+        &self,
+        source: &SourceId,
+        cutoff_seq: u64,
+    ) -> impl Future<Output = Answer<bool>> + Send;
     /// Whether more than `limit` changes of `source` are PENDING or FAILED.
     fn more_pending_than(
         &self,
         source: &SourceId,
         limit: usize,
+    ) -> impl Future<Output = Answer<bool>> + Send;
+    /// The changes of `source` numbered up to `cutoff_seq` that are PENDING or FAILED.
+    fn pending_up_to(
+        &self,
+        source: &SourceId,
+        cutoff_seq: u64,
+    ) -> impl Future<Output = Answer<Vec<ChangeRecord>>> + Send;
+    /// Marks a change SYNCED; false when it already was.
+    fn mark_synced(
+        &self,
+        change_id: &str,
+        job_id: &str,
+        at: &str,
+        method: IngestionMethod,
+    ) -> impl Future<Output = Answer<bool>> + Send;
+    /// Marks a PENDING change FAILED; false when it was not PENDING.
+    fn mark_failed(
+        &self,
+        change_id: &str,
+        job_id: Option<(&str, IngestionMethod)>,
+        reason: &str,
     ) -> impl Future<Output = Answer<bool>> + Send;
 }
 
@@ -123,6 +179,52 @@ pub trait IngestionJobs: Sync {
     ) -> impl Future<Output = Answer<Vec<String>>> + Send;
     /// Whether the data source ever had a COMPLETE job (direct ingestion needs one).
     fn has_completed_job(&self, source: &SourceId) -> impl Future<Output = Answer<bool>> + Send;
+    fn get_job(
+        &self,
+        source: &SourceId,
+        job_id: &str,
+    ) -> impl Future<Output = Answer<JobView>> + Send;
+    /// The ingestion status of the documents at `uris`.
+    fn document_states(
+        &self,
+        source: &SourceId,
+        uris: &[String],
+    ) -> impl Future<Output = Answer<Vec<DocumentState>>> + Send;
+    /// The ingestion status of every document of the data source.
+    fn all_document_states(
+        &self,
+        source: &SourceId,
+    ) -> impl Future<Output = Answer<Vec<DocumentState>>> + Send;
+    /// StartIngestionJob (idempotent per client token), its refusal classified.
+    fn start_job(
+        &self,
+        source: &SourceId,
+        client_token: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<JobView, StartJobError>> + Send;
+}
+
+/// The metadata table's job records.
+pub trait JobRecords: Sync {
+    fn record_start(&self, job: &JobStart<'_>) -> impl Future<Output = Answer<()>> + Send;
+    /// Stores `count` as the job's covered changes unless a count is stored; the stored one.
+    fn covered_change_count(
+        &self,
+        job_id: &str,
+        count: u64,
+    ) -> impl Future<Output = Answer<u64>> + Send;
+    fn record_end(&self, job: &JobEnd<'_>) -> impl Future<Output = Answer<()>> + Send;
+    fn is_notified(&self, job_id: &str) -> impl Future<Output = Answer<bool>> + Send;
+    fn mark_notified(&self, job_id: &str, at: &str) -> impl Future<Output = Answer<()>> + Send;
+}
+
+/// The notification topic.
+pub trait Notifications: Sync {
+    fn publish(
+        &self,
+        subject: &str,
+        body: &serde_json::Value,
+    ) -> impl Future<Output = Answer<()>> + Send;
 }
 
 /// The state machine's executions.
@@ -177,8 +279,39 @@ impl SourcesStore for SourcesTable {
     async fn clear_snapshots(&self, source: &SourceId, execution: &str) -> Answer<bool> {
         SourcesTable::clear_snapshots(self, source, execution).await
     }
+    async fn snapshot(&self, source: &SourceId, execution: &str, token: &str) -> Answer<Snapshot> {
+        SourcesTable::snapshot(self, source, execution, token).await
+    }
     async fn all_sources(&self) -> Answer<Vec<(SourceId, LeaseState)>> {
         SourcesTable::all_sources(self).await
+    }
+    async fn acquire_slot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        now_ms: i64,
+        max_jobs: u32,
+        min_interval_ms: i64,
+        in_flight_ms: i64,
+    ) -> Answer<SlotOutcome> {
+        SourcesTable::acquire_slot(
+            self,
+            source,
+            execution,
+            now_ms,
+            max_jobs,
+            min_interval_ms,
+            in_flight_ms,
+        )
+        .await
+    }
+    async fn mark_started(
+        &self,
+        knowledge_base_id: &str,
+        execution: &str,
+        now_ms: i64,
+    ) -> Answer<()> {
+        SourcesTable::mark_started(self, knowledge_base_id, execution, now_ms).await
     }
     async fn read_slots(&self) -> Answer<Slots> {
         SourcesTable::read_slots(self).await
@@ -211,8 +344,31 @@ impl PendingChanges for TrackingTable {
     async fn oldest_pending(&self, source: &SourceId) -> Answer<Option<ChangeRecord>> {
         TrackingTable::oldest_pending(self, source).await
     }
+    async fn has_pending_up_to(&self, source: &SourceId, cutoff_seq: u64) -> Answer<bool> {
+        TrackingTable::has_pending_up_to(self, source, cutoff_seq).await
+    }
     async fn more_pending_than(&self, source: &SourceId, limit: usize) -> Answer<bool> {
         TrackingTable::more_pending_than(self, source, limit).await
+    }
+    async fn pending_up_to(&self, source: &SourceId, cutoff_seq: u64) -> Answer<Vec<ChangeRecord>> {
+        TrackingTable::pending_up_to(self, source, cutoff_seq).await
+    }
+    async fn mark_synced(
+        &self,
+        change_id: &str,
+        job_id: &str,
+        at: &str,
+        method: IngestionMethod,
+    ) -> Answer<bool> {
+        TrackingTable::mark_synced(self, change_id, job_id, at, method).await
+    }
+    async fn mark_failed(
+        &self,
+        change_id: &str,
+        job_id: Option<(&str, IngestionMethod)>,
+        reason: &str,
+    ) -> Answer<bool> {
+        TrackingTable::mark_failed(self, change_id, job_id, reason).await
     }
 }
 
@@ -225,6 +381,51 @@ impl IngestionJobs for KnowledgeBase {
     }
     async fn has_completed_job(&self, source: &SourceId) -> Answer<bool> {
         KnowledgeBase::has_completed_job(self, source).await
+    }
+    async fn get_job(&self, source: &SourceId, job_id: &str) -> Answer<JobView> {
+        KnowledgeBase::get_job(self, source, job_id).await
+    }
+    async fn document_states(
+        &self,
+        source: &SourceId,
+        uris: &[String],
+    ) -> Answer<Vec<DocumentState>> {
+        KnowledgeBase::document_states(self, source, uris).await
+    }
+    async fn all_document_states(&self, source: &SourceId) -> Answer<Vec<DocumentState>> {
+        KnowledgeBase::all_document_states(self, source).await
+    }
+    async fn start_job(
+        &self,
+        source: &SourceId,
+        client_token: &str,
+        description: &str,
+    ) -> Result<JobView, StartJobError> {
+        KnowledgeBase::start_job(self, source, client_token, description).await
+    }
+}
+
+impl JobRecords for MetadataTable {
+    async fn record_start(&self, job: &JobStart<'_>) -> Answer<()> {
+        MetadataTable::record_start(self, job).await
+    }
+    async fn covered_change_count(&self, job_id: &str, count: u64) -> Answer<u64> {
+        MetadataTable::covered_change_count(self, job_id, count).await
+    }
+    async fn record_end(&self, job: &JobEnd<'_>) -> Answer<()> {
+        MetadataTable::record_end(self, job).await
+    }
+    async fn is_notified(&self, job_id: &str) -> Answer<bool> {
+        MetadataTable::is_notified(self, job_id).await
+    }
+    async fn mark_notified(&self, job_id: &str, at: &str) -> Answer<()> {
+        MetadataTable::mark_notified(self, job_id, at).await
+    }
+}
+
+impl Notifications for Notifier {
+    async fn publish(&self, subject: &str, body: &serde_json::Value) -> Answer<()> {
+        Notifier::publish(self, subject, body).await
     }
 }
 

@@ -7,14 +7,20 @@
 //! Clones share one account: give each field of a handler its own clone, then inspect with
 //! [`MemoryAccount::with`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use kb_autosync_aws::executions::StartOutcome;
-use kb_autosync_aws::sources_table::{HandOver, SlotHolder, Slots};
-use kb_autosync_aws::stores::{IngestionJobs, PendingChanges, RoundExecutions, SourcesStore};
+use kb_autosync_aws::knowledge_base::{DocumentState, JobView, StartJobError};
+use kb_autosync_aws::metadata_table::{JobEnd, JobStart};
+use kb_autosync_aws::sources_table::{HandOver, SlotHolder, SlotOutcome, Slots, Snapshot};
+use kb_autosync_aws::stores::{
+    IngestionJobs, JobRecords, Notifications, PendingChanges, RoundExecutions, SourcesStore,
+};
 use kb_autosync_aws::AwsError;
 use kb_autosync_core::change::{ChangeRecord, ChangeStatus};
+use kb_autosync_core::direct::IngestionMethod;
+use kb_autosync_core::error_class::classify;
 use kb_autosync_core::foreign_jobs::ForeignJobsCensus;
 use kb_autosync_core::lease::{ExecutionState, LeaseState};
 use kb_autosync_core::slot_line::WaitingRound;
@@ -27,6 +33,16 @@ pub struct Job {
     /// STARTING, IN_PROGRESS or STOPPING: it holds the data source.
     pub running: bool,
     pub complete: bool,
+}
+
+/// A job item of the metadata table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobRecord {
+    pub covered_change_count: Option<u64>,
+    pub status: Option<String>,
+    pub change_count: Option<u64>,
+    pub failed_change_count: Option<u64>,
+    pub notified_at: Option<String>,
 }
 
 /// A state machine execution.
@@ -54,6 +70,24 @@ pub struct Account {
     pub data_sources: BTreeMap<String, Vec<String>>,
     /// Tracked changes by source key.
     pub changes: BTreeMap<String, Vec<ChangeRecord>>,
+    /// Pinned counters by source key and client token (the lease item's `snapshots`).
+    pub snapshots: BTreeMap<String, BTreeMap<String, Snapshot>>,
+    /// Bedrock's jobs by client token: (source key, job id).
+    pub job_tokens: BTreeMap<String, (String, String)>,
+    /// StartIngestionJob calls answered so far.
+    pub start_calls: u32,
+    /// Job starts recorded in the metadata table: (job id, execution, attempt, cutoff).
+    pub recorded_starts: Vec<(String, String, u32, u64)>,
+    /// The metadata table's job items, by job id.
+    pub job_records: BTreeMap<String, JobRecord>,
+    /// What GetIngestionJob answers for a job id (else IN_PROGRESS while it runs, COMPLETE).
+    pub job_status: BTreeMap<String, String>,
+    /// Documents Bedrock failed, by S3 URI, with the reason; every other one is INDEXED.
+    pub failed_documents: BTreeMap<String, String>,
+    /// Changes whose marking write fails (as in an invocation that timed out there).
+    pub broken_writes: BTreeSet<String>,
+    /// Notifications published: (subject, body).
+    pub published: Vec<(String, serde_json::Value)>,
     /// Censuses of jobs started elsewhere claimed so far.
     pub census_claims: u32,
     /// ListIngestionJobs calls answered so far (Bedrock allows 10 a second per account).
@@ -107,7 +141,37 @@ impl Account {
         lease.active_execution = Some(execution.to_string());
         lease.round = round;
         lease.claimed_at_ms = Some(now_ms);
+        self.snapshots.remove(&source.key());
         true
+    }
+
+    /// Changes in `status`, on every data source.
+    pub fn with_status(&self, status: ChangeStatus) -> usize {
+        self.changes
+            .values()
+            .flatten()
+            .filter(|c| c.status == status)
+            .count()
+    }
+
+    fn change_mut(&mut self, change_id: &str) -> Result<Option<&mut ChangeRecord>, AwsError> {
+        if self.broken_writes.contains(change_id) {
+            return Err(AwsError::new(
+                "UpdateItem",
+                "TaskTimedOut",
+                "the invocation ended here",
+            ));
+        }
+        Ok(self
+            .changes
+            .values_mut()
+            .flatten()
+            .find(|c| c.change_id == change_id))
+    }
+
+    /// Jobs holding the account (STARTING, IN_PROGRESS, STOPPING), on every data source.
+    pub fn running_job_count(&self) -> usize {
+        self.jobs.values().flatten().filter(|j| j.running).count()
     }
 
     fn line_mut(&mut self) -> &mut Vec<WaitingRound> {
@@ -202,6 +266,10 @@ fn not_found(operation: &'static str, what: String) -> AwsError {
     AwsError::new(operation, "ResourceNotFoundException", what)
 }
 
+fn condition_failed(what: String) -> AwsError {
+    AwsError::new("UpdateItem", "ConditionalCheckFailedException", what)
+}
+
 impl SourcesStore for MemoryAccount {
     async fn bump_requested(&self, source: &SourceId, k: u64) -> Result<LeaseState, AwsError> {
         Ok(self.with(|a| {
@@ -260,6 +328,86 @@ impl SourcesStore for MemoryAccount {
             a.lease(source)
                 .is_some_and(|l| l.active_execution.as_deref() == Some(execution))
         }))
+    }
+
+    async fn snapshot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        token: &str,
+    ) -> Result<Snapshot, AwsError> {
+        self.with(|a| {
+            let lease = a.lease(source).cloned().unwrap_or_default();
+            if lease.active_execution.as_deref() != Some(execution) {
+                return Err(condition_failed(format!(
+                    "{execution} does not hold the lease of {source}"
+                )));
+            }
+            let pinned = Snapshot {
+                target_seq: lease.requested_seq,
+                cutoff_seq: lease.change_seq,
+            };
+            Ok(*a
+                .snapshots
+                .entry(source.key())
+                .or_default()
+                .entry(token.to_string())
+                .or_insert(pinned))
+        })
+    }
+
+    async fn acquire_slot(
+        &self,
+        source: &SourceId,
+        execution: &str,
+        now_ms: i64,
+        max_jobs: u32,
+        min_interval_ms: i64,
+        in_flight_ms: i64,
+    ) -> Result<SlotOutcome, AwsError> {
+        Ok(self.with(|a| {
+            let spaced = a
+                .slots
+                .last_start_ms
+                .is_none_or(|at| at <= now_ms - min_interval_ms);
+            let holder = a
+                .slot_holder(&source.knowledge_base_id)
+                .map(|h| h.execution_name.clone());
+            let free = match holder {
+                Some(holder) => holder == execution,
+                None => a.slots.holders.len() < max_jobs as usize,
+            };
+            if !(spaced && free) {
+                return SlotOutcome::Busy(a.slots.clone());
+            }
+            a.slots
+                .holders
+                .retain(|h| h.knowledge_base_id != source.knowledge_base_id);
+            a.slots.holders.push(SlotHolder {
+                knowledge_base_id: source.knowledge_base_id.clone(),
+                execution_name: execution.to_string(),
+                data_source_id: source.data_source_id.clone(),
+                since_ms: now_ms,
+            });
+            a.slots.last_start_ms = Some(now_ms + in_flight_ms);
+            SlotOutcome::Acquired
+        }))
+    }
+
+    async fn mark_started(
+        &self,
+        knowledge_base_id: &str,
+        execution: &str,
+        now_ms: i64,
+    ) -> Result<(), AwsError> {
+        self.with(|a| {
+            if a.slot_holder(knowledge_base_id)
+                .is_some_and(|h| h.execution_name == execution)
+            {
+                a.slots.last_start_ms = Some(now_ms);
+            }
+        });
+        Ok(())
     }
 
     async fn all_sources(&self) -> Result<Vec<(SourceId, LeaseState)>, AwsError> {
@@ -347,6 +495,87 @@ impl PendingChanges for MemoryAccount {
         }))
     }
 
+    async fn has_pending_up_to(
+        &self,
+        source: &SourceId,
+        cutoff_seq: u64,
+    ) -> Result<bool, AwsError> {
+        Ok(self.with(|a| {
+            a.changes
+                .get(&source.key())
+                .into_iter()
+                .flatten()
+                .any(|c| is_pending(c) && c.source_seq <= cutoff_seq)
+        }))
+    }
+
+    async fn pending_up_to(
+        &self,
+        source: &SourceId,
+        cutoff_seq: u64,
+    ) -> Result<Vec<ChangeRecord>, AwsError> {
+        Ok(self.with(|a| {
+            let mut found: Vec<ChangeRecord> = a
+                .changes
+                .get(&source.key())
+                .into_iter()
+                .flatten()
+                .filter(|c| is_pending(c) && c.source_seq <= cutoff_seq)
+                .cloned()
+                .collect();
+            found.sort_by_key(|c| c.source_seq);
+            found
+        }))
+    }
+
+    async fn mark_synced(
+        &self,
+        change_id: &str,
+        job_id: &str,
+        at: &str,
+        method: IngestionMethod,
+    ) -> Result<bool, AwsError> {
+        self.with(|a| {
+            let Some(change) = a.change_mut(change_id)? else {
+                return Ok(false);
+            };
+            if change.status == ChangeStatus::Synced {
+                return Ok(false);
+            }
+            change.status = ChangeStatus::Synced;
+            change.processed = true;
+            change.ingestion_job_id = Some(job_id.to_string());
+            change.synced_at = Some(at.to_string());
+            change.ingestion_method = Some(method);
+            change.pending_source = None;
+            change.failure_reason = None;
+            Ok(true)
+        })
+    }
+
+    async fn mark_failed(
+        &self,
+        change_id: &str,
+        job_id: Option<(&str, IngestionMethod)>,
+        reason: &str,
+    ) -> Result<bool, AwsError> {
+        self.with(|a| {
+            let Some(change) = a.change_mut(change_id)? else {
+                return Ok(false);
+            };
+            if change.status != ChangeStatus::Pending {
+                return Ok(false);
+            }
+            change.status = ChangeStatus::Failed;
+            change.failure_reason = Some(reason.to_string());
+            if let Some((job, method)) = job_id {
+                change.ingestion_job_id = Some(job.to_string());
+                change.ingestion_method = Some(method);
+            }
+            Ok(true)
+        })
+    }
+
     async fn more_pending_than(&self, source: &SourceId, limit: usize) -> Result<bool, AwsError> {
         Ok(self.with(|a| {
             a.changes
@@ -397,6 +626,195 @@ impl IngestionJobs for MemoryAccount {
                 .get(&source.key())
                 .is_some_and(|jobs| jobs.iter().any(|j| j.complete))
         }))
+    }
+
+    async fn get_job(&self, source: &SourceId, job_id: &str) -> Result<JobView, AwsError> {
+        self.with(|a| {
+            let job = a
+                .jobs
+                .get(&source.key())
+                .into_iter()
+                .flatten()
+                .find(|j| j.id == job_id);
+            let status = match (a.job_status.get(job_id), job) {
+                (Some(status), _) => status.clone(),
+                (None, Some(job)) if job.running => "IN_PROGRESS".into(),
+                (None, Some(_)) => "COMPLETE".into(),
+                (None, None) => {
+                    return Err(not_found(
+                        "GetIngestionJob",
+                        format!("no job {job_id} on {source}"),
+                    ))
+                }
+            };
+            Ok(JobView {
+                status,
+                ..job_view(job_id)
+            })
+        })
+    }
+
+    async fn document_states(
+        &self,
+        _source: &SourceId,
+        uris: &[String],
+    ) -> Result<Vec<DocumentState>, AwsError> {
+        Ok(self.with(|a| uris.iter().map(|uri| document_state(a, uri)).collect()))
+    }
+
+    async fn all_document_states(&self, source: &SourceId) -> Result<Vec<DocumentState>, AwsError> {
+        Ok(self.with(|a| {
+            a.changes
+                .get(&source.key())
+                .into_iter()
+                .flatten()
+                .map(|c| document_state(a, &format!("s3://{}/{}", c.bucket, c.key)))
+                .collect()
+        }))
+    }
+
+    async fn start_job(
+        &self,
+        source: &SourceId,
+        client_token: &str,
+        _description: &str,
+    ) -> Result<JobView, StartJobError> {
+        self.with(|a| start_ingestion_job(a, source, client_token))
+    }
+}
+
+/// Bedrock's answers to StartIngestionJob: the same job for a client token it has seen,
+/// ConflictException while a job holds the data source or its knowledge base,
+/// ServiceQuotaExceededException with five jobs running in the account.
+fn start_ingestion_job(
+    a: &mut Account,
+    source: &SourceId,
+    client_token: &str,
+) -> Result<JobView, StartJobError> {
+    a.start_calls += 1;
+    let refuse = |code: &str, message: String| StartJobError {
+        class: classify(Some(code), Some(&message)),
+        data_source: source.clone(),
+        error: AwsError::new("StartIngestionJob", code, message),
+    };
+    if let Some((_, job_id)) = a.job_tokens.get(client_token) {
+        return Ok(job_view(job_id));
+    }
+    let kb_prefix = format!("{}#", source.knowledge_base_id);
+    let on_knowledge_base = a
+        .jobs
+        .iter()
+        .filter(|(key, _)| key.starts_with(&kb_prefix))
+        .flat_map(|(_, jobs)| jobs)
+        .any(|j| j.running);
+    if on_knowledge_base {
+        return Err(refuse(
+            "ConflictException",
+            format!("an ingestion job is running on {source} or its knowledge base"),
+        ));
+    }
+    if a.running_job_count() >= 5 {
+        return Err(refuse(
+            "ServiceQuotaExceededException",
+            "5 concurrent ingestion jobs per account".into(),
+        ));
+    }
+    let job_id = format!("JOB{}", a.job_tokens.len() + 1);
+    a.jobs.entry(source.key()).or_default().push(Job {
+        id: job_id.clone(),
+        running: true,
+        complete: false,
+    });
+    a.job_tokens
+        .insert(client_token.to_string(), (source.key(), job_id.clone()));
+    Ok(job_view(&job_id))
+}
+
+fn document_state(a: &Account, uri: &str) -> DocumentState {
+    let failed = a.failed_documents.get(uri);
+    DocumentState {
+        uri: uri.to_string(),
+        status: if failed.is_some() {
+            "FAILED"
+        } else {
+            "INDEXED"
+        }
+        .to_string(),
+        reason: failed.cloned(),
+        updated_at: None,
+    }
+}
+
+fn job_view(job_id: &str) -> JobView {
+    JobView {
+        job_id: job_id.to_string(),
+        status: "STARTING".into(),
+        statistics: serde_json::Value::Null,
+        failure_reasons: Vec::new(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+impl JobRecords for MemoryAccount {
+    async fn record_start(&self, job: &JobStart<'_>) -> Result<(), AwsError> {
+        let record = (
+            job.job_id.to_string(),
+            job.execution_name.to_string(),
+            job.attempt,
+            job.cutoff_seq,
+        );
+        self.with(|a| {
+            if !a.recorded_starts.contains(&record) {
+                a.recorded_starts.push(record);
+            }
+        });
+        Ok(())
+    }
+
+    async fn covered_change_count(&self, job_id: &str, count: u64) -> Result<u64, AwsError> {
+        Ok(self.with(|a| {
+            *a.job_records
+                .entry(job_id.to_string())
+                .or_default()
+                .covered_change_count
+                .get_or_insert(count)
+        }))
+    }
+
+    async fn record_end(&self, job: &JobEnd<'_>) -> Result<(), AwsError> {
+        self.with(|a| {
+            let record = a.job_records.entry(job.job_id.to_string()).or_default();
+            record.status = Some(job.status.to_string());
+            record.change_count = Some(job.change_count);
+            record.failed_change_count = Some(job.failed_change_count);
+        });
+        Ok(())
+    }
+
+    async fn is_notified(&self, job_id: &str) -> Result<bool, AwsError> {
+        Ok(self.with(|a| {
+            a.job_records
+                .get(job_id)
+                .is_some_and(|r| r.notified_at.is_some())
+        }))
+    }
+
+    async fn mark_notified(&self, job_id: &str, at: &str) -> Result<(), AwsError> {
+        self.with(|a| {
+            a.job_records
+                .entry(job_id.to_string())
+                .or_default()
+                .notified_at = Some(at.to_string())
+        });
+        Ok(())
+    }
+}
+
+impl Notifications for MemoryAccount {
+    async fn publish(&self, subject: &str, body: &serde_json::Value) -> Result<(), AwsError> {
+        self.with(|a| a.published.push((subject.to_string(), body.clone())));
+        Ok(())
     }
 }
 

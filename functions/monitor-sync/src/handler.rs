@@ -7,6 +7,9 @@ use kb_autosync_aws::metadata_table::{JobEnd, MetadataTable};
 use kb_autosync_aws::metrics::{Metrics, JOBS_COMPLETED, JOBS_FAILED, OLDEST_PENDING_AGE};
 use kb_autosync_aws::notifier::Notifier;
 use kb_autosync_aws::sources_table::SourcesTable;
+use kb_autosync_aws::stores::{
+    IngestionJobs, JobRecords, Notifications, PendingChanges, SourcesStore,
+};
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::change::{age_seconds, ChangeRecord};
@@ -19,12 +22,21 @@ use kb_autosync_core::workflow::{
 };
 use kb_autosync_core::SourceId;
 
-pub struct MonitorSync {
-    pub knowledge_base: KnowledgeBase,
-    pub tracking: TrackingTable,
-    pub jobs: MetadataTable,
-    pub sources: SourcesTable,
-    pub notifier: Notifier,
+/// monitor-sync's task. Generic over the stores (`kb_autosync_aws::stores`) so that finishing
+/// and failing a round are unit-tested on in-memory ones; deployed with the AWS adapters (the
+/// defaults).
+pub struct MonitorSync<
+    K = KnowledgeBase,
+    T = TrackingTable,
+    J = MetadataTable,
+    S = SourcesTable,
+    N = Notifier,
+> {
+    pub knowledge_base: K,
+    pub tracking: T,
+    pub jobs: J,
+    pub sources: S,
+    pub notifier: N,
     pub metrics: Metrics,
 }
 
@@ -70,7 +82,14 @@ fn prefer_listing(changed_documents: usize, documents_in_source: Option<u64>) ->
     }
 }
 
-impl MonitorSync {
+impl<K, T, J, S, N> MonitorSync<K, T, J, S, N>
+where
+    K: IngestionJobs,
+    T: PendingChanges,
+    J: JobRecords,
+    S: SourcesStore,
+    N: Notifications,
+{
     pub async fn handle(&self, request: MonitorRequest) -> Result<serde_json::Value, TaskError> {
         match request.action {
             MonitorAction::Poll => {
@@ -401,10 +420,63 @@ impl MonitorSync {
 
 #[cfg(test)]
 mod tests {
+    //! Finishing and failing rounds on an in-memory account (`kb-autosync-test-support`):
+    //! invocations run one after another on the same account, as Step Functions retries a
+    //! task whose invocation failed or timed out.
+
     use super::*;
-    use crate::fake_aws::{pending_change, Fake};
     use kb_autosync_core::change::ChangeStatus;
     use kb_autosync_core::workflow::MonitorAction;
+    use kb_autosync_test_support::{Job, MemoryAccount};
+
+    type InMemory =
+        MonitorSync<MemoryAccount, MemoryAccount, MemoryAccount, MemoryAccount, MemoryAccount>;
+
+    fn source() -> SourceId {
+        SourceId::new("KB", "DS")
+    }
+
+    /// `KB#DS` with changes #1..=#`changes` PENDING (`s3://docs/doc-<seq>.txt`) and job `JOB1`
+    /// ended with `status`.
+    fn account(changes: u64, status: &str) -> MemoryAccount {
+        let account = MemoryAccount::new();
+        let job = Job {
+            id: "JOB1".into(),
+            running: false,
+            complete: status == "COMPLETE",
+        };
+        account.add_data_source(&source(), vec![job]);
+        account.with(|a| a.job_status.insert("JOB1".into(), status.into()));
+        for seq in 1..=changes {
+            account.record_change(
+                &source(),
+                seq,
+                "2026-01-01T00:00:00.000Z",
+                ChangeStatus::Pending,
+            );
+        }
+        account
+    }
+
+    /// A fresh handler (a new Lambda process) on the shared account.
+    fn handler(account: &MemoryAccount) -> InMemory {
+        MonitorSync {
+            knowledge_base: account.clone(),
+            tracking: account.clone(),
+            jobs: account.clone(),
+            sources: account.clone(),
+            notifier: account.clone(),
+            metrics: Metrics::new("Test", "test-stack"),
+        }
+    }
+
+    fn notifications(account: &MemoryAccount) -> Vec<serde_json::Value> {
+        account.with(|a| a.published.iter().map(|(_, body)| body.clone()).collect())
+    }
+
+    fn with_status(account: &MemoryAccount, status: ChangeStatus) -> usize {
+        account.with(|a| a.with_status(status))
+    }
 
     /// The state monitor-sync gets for job `JOB1`, attempt `attempt` of `max_attempts`,
     /// covering changes numbered up to `cutoff`.
@@ -427,90 +499,85 @@ mod tests {
         .unwrap()
     }
 
-    /// Changes #1..=#n of `KB#DS`, for `s3://docs/f<seq>.txt`.
-    fn changes(n: u64) -> Vec<ChangeRecord> {
-        (1..=n)
-            .map(|seq| pending_change(seq, &format!("f{seq}.txt")))
-            .collect()
-    }
-
-    fn job_number(fake: &Fake, name: &str) -> Option<u64> {
-        fake.world()
-            .jobs
-            .get("JOB1")?
-            .get(name)?
-            .as_n()
-            .ok()?
-            .parse()
-            .ok()
+    /// JOB1's counts as recorded: (changes marked SYNCED, left FAILED).
+    fn recorded_counts(account: &MemoryAccount) -> (Option<u64>, Option<u64>) {
+        account.with(|a| {
+            let record = a.job_records.get("JOB1").cloned().unwrap_or_default();
+            (record.change_count, record.failed_change_count)
+        })
     }
 
     /// A first invocation that marks changes #1..=#`marked` and then stops (its writes for the
     /// others fail, like a Lambda that timed out in the middle of marking).
-    async fn first_attempt_marks_only(fake: &Fake, request: MonitorRequest, marked: u64) {
-        let total = fake.world().changes.len() as u64;
-        fake.world().broken_writes = (marked + 1..=total).map(|seq| format!("c{seq}")).collect();
-        fake.handler()
+    async fn first_attempt_marks_only(
+        account: &MemoryAccount,
+        request: MonitorRequest,
+        marked: u64,
+    ) {
+        let total = account.with(|a| a.changes.values().flatten().count()) as u64;
+        account.with(|a| {
+            a.broken_writes = (marked + 1..=total)
+                .map(|seq| format!("{}-{seq}", source().key()))
+                .collect()
+        });
+        handler(account)
             .handle(request)
             .await
             .expect_err("the first attempt stops in the middle of marking");
-        fake.world().broken_writes.clear();
+        account.with(|a| a.broken_writes.clear());
     }
 
     #[tokio::test]
     async fn a_job_marked_over_several_attempts_reports_every_change_it_covered() {
         // The burst of 10,000 in the benchmark: attempts that timed out marked part of the job
         // each, and the one that completed reported only its own share.
-        let fake = Fake::new(changes(10), "COMPLETE");
-        fake.world()
-            .failed_documents
-            .insert("s3://docs/f2.txt".into(), "Unsupported file content".into());
+        let fake = account(10, "COMPLETE");
+        fake.with(|a| {
+            a.failed_documents.insert(
+                "s3://docs/doc-2.txt".into(),
+                "Unsupported file content".into(),
+            )
+        });
         let poll = || request(MonitorAction::Poll, 1, 3, 10);
 
         first_attempt_marks_only(&fake, poll(), 5).await;
-        {
-            let world = fake.world();
-            assert_eq!(
-                (
-                    world.with_status(ChangeStatus::Synced),
-                    world.with_status(ChangeStatus::Failed)
-                ),
-                (4, 1),
-                "the first attempt marked #1-#5"
-            );
-            assert!(world.published.is_empty());
-        }
+        assert_eq!(
+            (
+                with_status(&fake, ChangeStatus::Synced),
+                with_status(&fake, ChangeStatus::Failed)
+            ),
+            (4, 1),
+            "the first attempt marked #1-#5"
+        );
+        assert!(notifications(&fake).is_empty());
 
-        fake.handler().handle(poll()).await.unwrap();
-        assert_eq!(fake.world().with_status(ChangeStatus::Synced), 9);
-        assert_eq!(job_number(&fake, "change_count"), Some(9));
-        assert_eq!(job_number(&fake, "failed_change_count"), Some(1));
-        let published = fake.world().published.clone();
+        handler(&fake).handle(poll()).await.unwrap();
+        assert_eq!(with_status(&fake, ChangeStatus::Synced), 9);
+        assert_eq!(recorded_counts(&fake), (Some(9), Some(1)));
+        let published = notifications(&fake);
         assert_eq!(published.len(), 1, "{published:?}");
         assert_eq!(published[0]["processed_changes"], 9);
         assert_eq!(published[0]["failed_changes"], 1);
 
         // A retry after the job was recorded (say, the invocation died before it returned)
         // records the same totals and does not notify again.
-        fake.handler().handle(poll()).await.unwrap();
-        assert_eq!(job_number(&fake, "change_count"), Some(9));
-        assert_eq!(job_number(&fake, "failed_change_count"), Some(1));
-        assert_eq!(fake.world().published.len(), 1);
+        handler(&fake).handle(poll()).await.unwrap();
+        assert_eq!(recorded_counts(&fake), (Some(9), Some(1)));
+        assert_eq!(notifications(&fake).len(), 1);
     }
 
     #[tokio::test]
     async fn a_job_that_failed_on_its_last_attempt_processed_no_change() {
-        let fake = Fake::new(changes(4), "FAILED");
+        let fake = account(4, "FAILED");
         let poll = || request(MonitorAction::Poll, 2, 2, 4);
 
         first_attempt_marks_only(&fake, poll(), 2).await;
-        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 2);
+        assert_eq!(with_status(&fake, ChangeStatus::Failed), 2);
 
-        fake.handler().handle(poll()).await.unwrap();
-        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 4);
-        assert_eq!(job_number(&fake, "change_count"), Some(0));
-        assert_eq!(job_number(&fake, "failed_change_count"), Some(4));
-        let published = fake.world().published.clone();
+        handler(&fake).handle(poll()).await.unwrap();
+        assert_eq!(with_status(&fake, ChangeStatus::Failed), 4);
+        assert_eq!(recorded_counts(&fake), (Some(0), Some(4)));
+        let published = notifications(&fake);
         assert_eq!(published.len(), 1, "{published:?}");
         assert_eq!(published[0]["status"], "FAILED");
         assert_eq!(published[0]["will_retry"], false);
@@ -520,15 +587,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_job_that_will_be_retried_marks_and_counts_nothing() {
-        let fake = Fake::new(changes(3), "FAILED");
-        fake.handler()
+        let fake = account(3, "FAILED");
+        handler(&fake)
             .handle(request(MonitorAction::Poll, 1, 2, 3))
             .await
             .unwrap();
-        assert_eq!(fake.world().with_status(ChangeStatus::Pending), 3);
-        assert_eq!(job_number(&fake, "change_count"), Some(0));
-        assert_eq!(job_number(&fake, "failed_change_count"), Some(0));
-        let published = fake.world().published.clone();
+        assert_eq!(with_status(&fake, ChangeStatus::Pending), 3);
+        assert_eq!(recorded_counts(&fake), (Some(0), Some(0)));
+        let published = notifications(&fake);
         assert_eq!(published[0]["will_retry"], true);
         assert_eq!(
             (
@@ -541,15 +607,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_round_failure_handled_over_several_attempts_counts_every_failed_change() {
-        let fake = Fake::new(changes(6), "COMPLETE");
+        let fake = account(6, "COMPLETE");
         let fail = || request(MonitorAction::Fail, 1, 3, 6);
 
         first_attempt_marks_only(&fake, fail(), 4).await;
-        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 4);
+        assert_eq!(with_status(&fake, ChangeStatus::Failed), 4);
 
-        fake.handler().handle(fail()).await.unwrap();
-        assert_eq!(fake.world().with_status(ChangeStatus::Failed), 6);
-        let published = fake.world().published.clone();
+        handler(&fake).handle(fail()).await.unwrap();
+        assert_eq!(with_status(&fake, ChangeStatus::Failed), 6);
+        let published = notifications(&fake);
         assert_eq!(published.len(), 1, "{published:?}");
         assert_eq!(published[0]["status"], "ERROR");
         assert_eq!(published[0]["failed_changes"], 6);

@@ -1,8 +1,6 @@
 //! monitor-sync: follows the ingestion job; at its end marks the covered changes, records the
 //! job, frees the job slot and notifies. Also handles a round that failed without a job result.
 
-#[cfg(test)]
-mod fake_aws;
 mod handler;
 
 use kb_autosync_aws::serve::serve;

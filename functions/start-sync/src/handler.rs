@@ -2,6 +2,7 @@ use kb_autosync_aws::knowledge_base::{JobView, KnowledgeBase};
 use kb_autosync_aws::metadata_table::{JobStart, MetadataTable};
 use kb_autosync_aws::metrics::{Metrics, JOBS_STARTED};
 use kb_autosync_aws::sources_table::{SlotOutcome, SourcesTable};
+use kb_autosync_aws::stores::{IngestionJobs, JobRecords, PendingChanges, SourcesStore};
 use kb_autosync_aws::tracking_table::TrackingTable;
 use kb_autosync_aws::TaskError;
 use kb_autosync_core::direct::{IngestionMethod, MAX_BATCHES_PER_INVOCATION};
@@ -15,12 +16,14 @@ use tokio::time::Instant;
 
 use crate::direct::{DirectIngestion, DirectOutcome, PinnedRound};
 
-pub struct StartSync {
+/// start-sync's task. Generic over the stores (`kb_autosync_aws::stores`) so that the job path
+/// is unit-tested on in-memory ones; deployed with the AWS adapters (the defaults).
+pub struct StartSync<K = KnowledgeBase, S = SourcesTable, T = TrackingTable, J = MetadataTable> {
     pub direct: DirectIngestion,
-    pub knowledge_base: KnowledgeBase,
-    pub sources: SourcesTable,
-    pub tracking: TrackingTable,
-    pub jobs: MetadataTable,
+    pub knowledge_base: K,
+    pub sources: S,
+    pub tracking: T,
+    pub jobs: J,
     pub quota: IngestionQuota,
     /// Longest a StartIngestionJob call can be in flight (LEASE_CLAIM_GRACE_SECONDS: the
     /// function's timeout and a margin); see `SourcesTable::acquire_slot`.
@@ -31,7 +34,13 @@ pub struct StartSync {
 /// Time a further batch needs at least (calls, a document's processing, marking).
 const NEXT_BATCH_ROOM: Duration = Duration::from_secs(15);
 
-impl StartSync {
+impl<K, S, T, J> StartSync<K, S, T, J>
+where
+    K: IngestionJobs,
+    S: SourcesStore,
+    T: PendingChanges,
+    J: JobRecords,
+{
     /// Order matters: the counters are pinned BEFORE the job starts, so the job covers every
     /// change numbered up to the cutoff, and the lease is released only if no request arrived
     /// after the pin. A retried task pins nothing new and gets the same job back (client token).
@@ -268,6 +277,9 @@ impl StartSync {
         }
     }
 }
+
+#[cfg(test)]
+mod in_memory;
 
 #[cfg(test)]
 mod tests {
