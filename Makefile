@@ -137,6 +137,8 @@ bench: $(VENV)/.installed $(BENCH_VENV)/.installed
 	@echo "==> release builds of the functions, the emulator and the benchmark"
 	cargo build --release -p kb-autosync-bench -p bedrock-emulator $(addprefix -p ,$(FUNCTIONS))
 	target/release/kb-autosync-bench $(BENCH_ARGS)
+	@echo "==> fair share of the job slots: 20 data sources, 5 slots, a trickle on all"
+	target/release/fair-share-bench --sources 20 --slots 5
 
 demo: build $(VENV)/.installed
 	cargo run --quiet -p kb-autosync-local -- demo

@@ -30,6 +30,9 @@ struct Args {
     /// Emulated seconds of a job (its base duration); the emulator runs 20x faster.
     #[arg(long, default_value_t = 120.0)]
     job_seconds: f64,
+    /// Where the function binaries are (as `make bench` builds them).
+    #[arg(long, default_value = "target/release")]
+    bin_dir: std::path::PathBuf,
 }
 
 fn source(i: usize) -> (String, String, String) {
@@ -86,6 +89,8 @@ fn options(args: &Args) -> StackOptions {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // The launcher picks the function binaries from here.
+    std::env::set_var("KB_AUTOSYNC_BIN_DIR", project_root().join(&args.bin_dir));
     let mut stack = match LocalStack::start(options(&args)).await {
         Ok(stack) => stack,
         Err(e) => {
@@ -114,6 +119,10 @@ async fn run(stack: &LocalStack, args: &Args) -> Result<(), String> {
     }
     let changes = invariants::wait_until_settled(stack, Duration::from_secs(1800)).await?;
     let jobs = stack.emulator().jobs().await?;
+    let throttled = stack.emulator().state().await?["errors_by_operation"]["ListIngestionJobs"]
+        ["ThrottlingException"]
+        .as_u64()
+        .unwrap_or(0);
     let mut by_source: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for change in changes.iter().filter(|c| c.status == ChangeStatus::Synced) {
         let (Some(recorded), Some(synced)) = (
@@ -136,10 +145,10 @@ async fn run(stack: &LocalStack, args: &Args) -> Result<(), String> {
         .iter()
         .cloned()
         .fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
-    println!("| data sources | slots | changes | jobs | peak jobs | upload -> SYNCED p50 | p99 | worst data source's p99 |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| data sources | slots | changes | jobs | peak jobs | upload -> SYNCED p50 | p99 | worst data source's p99 | ListIngestionJobs throttled |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {} | {} | {} | {} | {} | {:.0} s | {:.0} s | {:.0} s ({}) |",
+        "| {} | {} | {} | {} | {} | {:.0} s | {:.0} s | {:.0} s ({}) | {throttled} |",
         args.sources,
         args.slots,
         all.len(),

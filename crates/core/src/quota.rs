@@ -48,6 +48,9 @@ pub struct QuotaObservation {
     /// This round's execution already holds its knowledge base's job slot (kept from an earlier
     /// iteration whose release has not happened yet): the line does not apply to it.
     pub holds_slot: bool,
+    /// Another data source of the knowledge base that has waited longer
+    /// (`slot_line::knowledge_base_ahead`): it takes the knowledge base's job first.
+    pub knowledge_base_ahead: Option<String>,
 }
 
 impl QuotaObservation {
@@ -59,6 +62,7 @@ impl QuotaObservation {
             && self.knowledge_base_jobs.is_empty()
             && self.slot_held_by.is_none()
             && !self.direct_expected
+            && (self.knowledge_base_ahead.is_none() || self.holds_slot)
     }
 
     /// Whether the round is near the front of the line for the account (`limit` slots) and
@@ -128,6 +132,11 @@ impl IngestionQuota {
         }
         if seen.direct_expected {
             return QuotaDecision::Proceed;
+        }
+        if let (Some(sibling), false) = (&seen.knowledge_base_ahead, seen.holds_slot) {
+            return wait(format!(
+                "in line for the knowledge base's job slot: data source {sibling} has older pending changes and goes first"
+            ));
         }
         let running = seen.account_jobs.max(seen.slots_held);
         let limit = self.max_concurrent_jobs_per_account;

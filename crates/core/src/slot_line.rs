@@ -86,6 +86,31 @@ pub fn rounds_ahead(
         .count()
 }
 
+/// The knowledge base of a `KB#DS` key.
+fn knowledge_base_of(source_key: &str) -> &str {
+    source_key.split('#').next().unwrap_or(source_key)
+}
+
+/// A live entry of another data source of `me`'s knowledge base that has waited longer, if
+/// any: one job runs per knowledge base, and its data sources take turns oldest pending change
+/// first, so a data source that keeps changing cannot keep the slot from its sibling (after its
+/// job, its oldest pending change is younger than the sibling's). Whatever the sibling waits
+/// for (the account, a job, the start rate), it goes first.
+pub fn knowledge_base_ahead<'a>(
+    line: &'a [WaitingRound],
+    me: &WaitingRound,
+    now_ms: i64,
+    stale_after_ms: i64,
+) -> Option<&'a WaitingRound> {
+    let knowledge_base = knowledge_base_of(&me.source_key);
+    line.iter()
+        .filter(|other| other.source_key != me.source_key)
+        .filter(|other| knowledge_base_of(&other.source_key) == knowledge_base)
+        .filter(|other| !is_stale(other, now_ms, stale_after_ms))
+        .filter(|other| other.order() < me.order())
+        .min_by(|a, b| a.order().cmp(&b.order()))
+}
+
 /// The place a data source takes in the line: the one its entry already has, unless its oldest
 /// pending change (`since_ms`) is older still. Places only move forward, so every check of every
 /// round compares the same stored values, and no two rounds can each find the other ahead.
@@ -112,6 +137,23 @@ mod tests {
 
     fn entry(key: &str, since: i64, seen: i64) -> WaitingRound {
         WaitingRound::new(key, format!("{key}-r1"), since, seen).waiting(true, "account busy")
+    }
+
+    #[test]
+    fn a_sibling_of_the_knowledge_base_that_waited_longer_goes_first_whatever_it_waits_for() {
+        let stale = stale_after_ms(60);
+        let now = 1_000_000;
+        let line = vec![
+            WaitingRound::new("KB1#B", "b", 100, now).waiting(false, "account busy"),
+            entry("KB2#C", 50, now),
+            // Older still, but stopped checking.
+            entry("KB1#D", 10, now - stale - 1),
+        ];
+        let noisy = WaitingRound::new("KB1#A", "a", 200, now);
+        let ahead = knowledge_base_ahead(&line, &noisy, now, stale).unwrap();
+        assert_eq!(ahead.source_key, "KB1#B");
+        let older = WaitingRound::new("KB1#A", "a", 90, now);
+        assert_eq!(knowledge_base_ahead(&line, &older, now, stale), None);
     }
 
     #[test]

@@ -60,6 +60,9 @@ where
         let kept = slot_line::kept_place(&line, &source.key(), since);
         let waiting = WaitingRound::new(source.key(), me, kept, now);
         seen.rounds_ahead = slot_line::rounds_ahead(&line, &waiting, now, stale_after);
+        seen.knowledge_base_ahead =
+            slot_line::knowledge_base_ahead(&line, &waiting, now, stale_after)
+                .map(|sibling| sibling.source_key.clone());
         let front_wait = state.input.settings.monitor_interval_seconds;
         if self.quota.decide_in_line(&seen, quota_wait, front_wait) == QuotaDecision::Proceed {
             self.observe_knowledge_base(&source, &mut seen).await?;

@@ -25,10 +25,10 @@ pub const SOURCES: [Source; 3] = [
     },
 ];
 
-/// The topology of the fair-share family (seeds ending in 7): eight data sources over six
-/// knowledge bases, the first of them (alone in its knowledge base) a noisy neighbour that keeps
-/// changing.
-pub const MANY_SOURCES: [Source; 8] = [
+/// The topology of the fair-share family (seeds ending in 7): nine data sources over six
+/// knowledge bases, the first of them a noisy neighbour that keeps changing, and the last its
+/// sibling in the same knowledge base (the two take turns for the knowledge base's one job).
+pub const MANY_SOURCES: [Source; 9] = [
     Source {
         knowledge_base_id: "KBSCNM0003",
         data_source_id: "DSSCNM0005",
@@ -68,6 +68,11 @@ pub const MANY_SOURCES: [Source; 8] = [
         knowledge_base_id: "KBSCNM0006",
         data_source_id: "DSSCNM0008",
         prefix: "m8/",
+    },
+    Source {
+        knowledge_base_id: "KBSCNM0003",
+        data_source_id: "DSSCNM0009",
+        prefix: "m9/",
     },
 ];
 

@@ -292,3 +292,49 @@ async fn a_long_line_costs_bedrock_one_census_not_one_listing_per_data_source_pe
         (1, 18)
     );
 }
+
+#[tokio::test]
+async fn a_data_source_that_keeps_changing_lets_its_sibling_take_the_knowledge_base_next() {
+    let account = account([5, 30, 60]).await;
+    let (noisy, sibling) = (SourceId::new("KBA", "DSA"), SourceId::new("KBA", "DSS"));
+    account.add_data_source(&sibling, Vec::new());
+    account.bump_requested(&sibling, 1).await.unwrap();
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc3339();
+    account.record_change(&sibling, 1, &at, ChangeStatus::Pending);
+    let mut check = handler(&account, 5, "job");
+    check.routes = RouteTable::from_json(
+        r#"[{"bucket":"docs","prefix":"a/","knowledge_base_id":"KBA","data_source_id":"DSA","ingestion_mode":"job"},
+            {"bucket":"docs","prefix":"s/","knowledge_base_id":"KBA","data_source_id":"DSS","ingestion_mode":"job"}]"#,
+    )
+    .unwrap();
+    // The noisy data source's job holds the knowledge base; its sibling waits meanwhile.
+    holds_slot(&account, ("KBA", "DSA"), "KBA-DSA-r1");
+    account.add_execution("KBA-DSA-r1", ExecutionState::Running);
+    let sibling_round = state(&sibling, 1);
+    assert!(
+        waits_because(&check.handle(sibling_round.clone()).await.unwrap())
+            .contains("holds its job slot")
+    );
+    // Its job ends and frees the slot; changes recorded during the job send its round again,
+    // and it checks first. Its oldest pending change is younger than the sibling's.
+    account.with(|acc| acc.slots.holders.clear());
+    account.with(|acc| acc.changes.insert(noisy.key(), Vec::new()));
+    let now = chrono::Utc::now().to_rfc3339();
+    account.record_change(&noisy, 2, &now, ChangeStatus::Pending);
+    let again = check.handle(state(&noisy, 1)).await.unwrap();
+    assert!(
+        waits_because(&again).contains("data source KBA#DSS has older pending changes"),
+        "{again:?}"
+    );
+    assert_eq!(
+        check.handle(sibling_round).await.unwrap(),
+        QuotaDecision::Proceed
+    );
+    account.with(|acc| {
+        let noisy_entry = acc.in_line(&noisy).unwrap();
+        assert!(
+            !noisy_entry.for_account_slot,
+            "behind its sibling, it holds no place in the account's line"
+        );
+    });
+}
