@@ -4,6 +4,11 @@
 //!
 //! `cargo run --release -p kb-autosync-bench --bin fair-share-bench -- --sources 20 --slots 5`
 
+// The bench crate's own nearest-rank percentile (it has no library target).
+#[path = "../stats.rs"]
+#[allow(dead_code)]
+mod stats;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -139,7 +144,7 @@ async fn run(stack: &LocalStack, args: &Args) -> Result<(), String> {
     let all: Vec<f64> = by_source.values().flatten().copied().collect();
     let p99s: Vec<(String, f64)> = by_source
         .iter()
-        .map(|(ds, samples)| (ds.clone(), percentile(samples, 0.99)))
+        .map(|(ds, samples)| (ds.clone(), p(samples, 99.0)))
         .collect();
     let worst = p99s
         .iter()
@@ -154,18 +159,14 @@ async fn run(stack: &LocalStack, args: &Args) -> Result<(), String> {
         all.len(),
         jobs.iter().filter(|j| j.origin == "api").count(),
         invariants::peak_concurrency(&jobs),
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
+        p(&all, 50.0),
+        p(&all, 99.0),
         worst.1,
         worst.0
     );
     println!("\nper data source p50 / p99 (s):");
     for (ds, samples) in &by_source {
-        println!(
-            "  {ds}: {:.0} / {:.0}",
-            percentile(samples, 0.5),
-            percentile(samples, 0.99)
-        );
+        println!("  {ds}: {:.0} / {:.0}", p(samples, 50.0), p(samples, 99.0));
     }
     Ok(())
 }
@@ -176,12 +177,7 @@ fn instant(rfc3339: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
-fn percentile(samples: &[f64], q: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+/// Percentile `q` (0..=100) in seconds, 0 without samples.
+fn p(samples: &[f64], q: f64) -> f64 {
+    stats::percentile(samples, q).unwrap_or(0.0)
 }
