@@ -116,7 +116,8 @@ impl Account {
         self.leases.get(&source.key()).map(|(_, lease)| lease)
     }
 
-    fn lease_mut(&mut self, source: &SourceId) -> &mut LeaseState {
+    /// The lease item of `source`, created empty if it has none (as an UpdateItem would).
+    pub fn lease_mut(&mut self, source: &SourceId) -> &mut LeaseState {
         &mut self
             .leases
             .entry(source.key())
@@ -591,17 +592,19 @@ impl PendingChanges for MemoryAccount {
 
 impl IngestionJobs for MemoryAccount {
     async fn running_jobs(&self, source: &SourceId) -> Result<Vec<String>, AwsError> {
-        self.with(|a| a.job_listings += 1);
-        self.with(|a| match a.jobs.get(&source.key()) {
-            Some(jobs) => Ok(jobs
-                .iter()
-                .filter(|j| j.running)
-                .map(|j| j.id.clone())
-                .collect()),
-            None => Err(not_found(
-                "ListIngestionJobs",
-                format!("no data source {source}"),
-            )),
+        self.with(|a| {
+            a.job_listings += 1;
+            match a.jobs.get(&source.key()) {
+                Some(jobs) => Ok(jobs
+                    .iter()
+                    .filter(|j| j.running)
+                    .map(|j| j.id.clone())
+                    .collect()),
+                None => Err(not_found(
+                    "ListIngestionJobs",
+                    format!("no data source {source}"),
+                )),
+            }
         })
     }
 

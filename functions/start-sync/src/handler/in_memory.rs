@@ -72,19 +72,13 @@ async fn account() -> MemoryAccount {
     let account = MemoryAccount::new();
     account.add_data_source(&source(), Vec::new());
     account.with(|a| {
-        a.leases.insert(
-            source().key(),
-            (
-                source(),
-                LeaseState {
-                    requested_seq: 12,
-                    change_seq: 40,
-                    round: 1,
-                    active_execution: Some("KB-DS-r1".into()),
-                    claimed_at_ms: Some(0),
-                },
-            ),
-        );
+        *a.lease_mut(&source()) = LeaseState {
+            requested_seq: 12,
+            change_seq: 40,
+            round: 1,
+            active_execution: Some("KB-DS-r1".into()),
+            claimed_at_ms: Some(0),
+        }
     });
     account.add_execution("KB-DS-r1", ExecutionState::Running);
     let waiting = WaitingRound::new(source().key(), "KB-DS-r1", 0, 0).waiting(true, "in line");
@@ -111,7 +105,7 @@ async fn a_job_starts_with_the_pinned_counters_and_a_retry_gets_the_same_job() {
     let job = start.handle(state(), deadline()).await.unwrap();
     assert_eq!((job.target_seq, job.cutoff_seq, job.attempt), (12, 40, 1));
     // Counted meanwhile: the retry of the same attempt keeps its pin and its job.
-    account.with(|a| a.leases.get_mut(&source().key()).unwrap().1.requested_seq = 15);
+    account.with(|a| a.lease_mut(&source()).requested_seq = 15);
     let retried = start.handle(state(), deadline()).await.unwrap();
     assert_eq!(
         (retried.job_id.as_str(), retried.target_seq),
@@ -154,13 +148,7 @@ async fn a_full_account_is_busy_without_calling_bedrock_and_keeps_the_place_in_l
 #[tokio::test]
 async fn a_round_that_lost_its_lease_starts_nothing() {
     let account = account().await;
-    account.with(|a| {
-        a.leases
-            .get_mut(&source().key())
-            .unwrap()
-            .1
-            .active_execution = Some("KB-DS-r2".into())
-    });
+    account.with(|a| a.lease_mut(&source()).active_execution = Some("KB-DS-r2".into()));
     let err = handler(&account, 5)
         .handle(state(), deadline())
         .await

@@ -118,8 +118,7 @@ async fn a_round_whose_name_a_closed_execution_used_moves_to_the_next_round() {
     let account = MemoryAccount::new();
     // The lease was released after round 1; round 2's name is taken by a closed execution
     // (a start that ran and ended after the lease moved on).
-    account.bump_requested(&source(), 0).await.unwrap();
-    account.with(|a| a.leases.get_mut(&source().key()).unwrap().1.round = 1);
+    account.with(|a| a.lease_mut(&source()).round = 1);
     account.add_execution("KB-DS-r2", ExecutionState::Ended("SUCCEEDED".into()));
     let name = rounds(&account).ensure_running(&source(), 1).await.unwrap();
     assert_eq!(name, "KB-DS-r3");
@@ -188,13 +187,7 @@ async fn a_short_history_goes_round_again_in_the_same_execution() {
 #[tokio::test]
 async fn an_execution_that_lost_its_lease_does_not_go_round_again() {
     let account = round_seven(10).await;
-    account.with(|a| {
-        a.leases
-            .get_mut(&source().key())
-            .unwrap()
-            .1
-            .active_execution = Some("KB-DS-r8".into())
-    });
+    account.with(|a| a.lease_mut(&source()).active_execution = Some("KB-DS-r8".into()));
     let c = rounds(&account)
         .continue_round(&continue_request("requests_during_job"))
         .await
@@ -242,13 +235,7 @@ async fn a_long_history_hands_the_lease_to_the_next_round_and_a_retry_starts_it_
 #[tokio::test]
 async fn a_lease_lost_before_the_hand_over_ends_the_execution_without_a_successor() {
     let account = round_seven(250).await;
-    account.with(|a| {
-        a.leases
-            .get_mut(&source().key())
-            .unwrap()
-            .1
-            .active_execution = Some("KB-DS-r9".into())
-    });
+    account.with(|a| a.lease_mut(&source()).active_execution = Some("KB-DS-r9".into()));
     let c = rounds(&account)
         .continue_round(&continue_request("requests_during_job"))
         .await
