@@ -7,6 +7,8 @@
 //! Clones share one account: give each field of a handler its own clone, then inspect with
 //! [`MemoryAccount::with`].
 
+pub mod cold_start;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
