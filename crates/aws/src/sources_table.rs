@@ -162,6 +162,12 @@ pub fn lease_from_item(
     })
 }
 
+/// A value written by an UpdateItem of the SLOTS item (a line entry, the census).
+fn update_value(value: impl serde::Serialize) -> Result<AttributeValue, AwsError> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| AwsError::new("UpdateItem", "Serialization", e.to_string()))
+}
+
 fn slots_from_item(
     operation: &'static str,
     table: &str,
@@ -595,8 +601,7 @@ impl SourcesTable {
 
     /// Puts (or refreshes) `round` in the line for job slots.
     pub async fn stand_in_line(&self, round: &WaitingRound) -> Result<(), AwsError> {
-        let entry: AttributeValue = serde_dynamo::to_attribute_value(round)
-            .map_err(|e| AwsError::new("UpdateItem", "Serialization", e.to_string()))?;
+        let entry = update_value(round)?;
         for _ in 0..2 {
             let into_line = self
                 .client
@@ -682,8 +687,7 @@ impl SourcesTable {
             at_ms: now_ms,
             foreign_jobs: ForeignJobsCensus::count(previous),
         };
-        let claimed = serde_dynamo::to_attribute_value(claimed)
-            .map_err(|e| AwsError::new("UpdateItem", "Serialization", e.to_string()))?;
+        let claimed = update_value(claimed)?;
         let request = self
             .client
             .update_item()
@@ -798,6 +802,24 @@ mod tests {
         assert!(
             err.message
                 .contains("attribute holders of item SLOTS of table sources"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_census_is_an_error_naming_it_not_zero_foreign_jobs() {
+        let census = AttributeValue::M(HashMap::from([
+            ("at_ms".to_string(), n(1)),
+            ("foreign_jobs".to_string(), s("two")),
+        ]));
+        let slots = HashMap::from([
+            ("source_id".to_string(), s(SLOTS_KEY)),
+            ("census".to_string(), census),
+        ]);
+        let err = slots_from_item("GetItem", "sources", &slots).unwrap_err();
+        assert!(
+            err.message
+                .contains("attribute census of item SLOTS of table sources"),
             "{err}"
         );
     }

@@ -41,17 +41,11 @@ impl ForeignJobsCensus {
 
 /// Which managed data sources the census lists: those whose knowledge base holds no slot of
 /// the stack (a job there is not the stack's own).
-pub fn to_list<'a>(
-    managed: &'a [SourceId],
-    slot_knowledge_bases: &[&str],
-) -> impl Iterator<Item = &'a SourceId> {
-    let held: Vec<String> = slot_knowledge_bases
-        .iter()
-        .map(|kb| kb.to_string())
-        .collect();
+pub fn to_list<'a>(managed: &'a [SourceId], slot_knowledge_bases: &[&str]) -> Vec<&'a SourceId> {
     managed
         .iter()
-        .filter(move |s| !held.contains(&s.knowledge_base_id))
+        .filter(|s| !slot_knowledge_bases.contains(&s.knowledge_base_id.as_str()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -84,7 +78,9 @@ mod tests {
             SourceId::new("KB1", "B"),
             SourceId::new("KB2", "C"),
         ];
-        let listed: Vec<_> = to_list(&managed, &["KB1"]).collect();
-        assert_eq!(listed, vec![&SourceId::new("KB2", "C")]);
+        assert_eq!(
+            to_list(&managed, &["KB1"]),
+            vec![&SourceId::new("KB2", "C")]
+        );
     }
 }
